@@ -1,0 +1,119 @@
+// Schemas of the torch_ctc operators, the dispatcher-calling wrappers of
+// ops.h, and the backend-independent kernels (ctc_loss, ctc_nll).
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include "ops.h"
+
+namespace torch_ctc {
+
+TORCH_LIBRARY(torch_ctc, m) {
+  m.def(
+      "ctc_loss(Tensor log_probs, Tensor targets, Tensor input_lengths, Tensor target_lengths, int blank=0, "
+      "int reduction=1, bool zero_infinity=False, bool batch_first=False, bool from_logits=False, "
+      "bool validate=True) -> Tensor");
+  m.def(
+      "ctc_nll(Tensor log_probs, Tensor targets, Tensor input_lengths, Tensor target_lengths, int blank=0, "
+      "bool zero_infinity=False, bool batch_first=False, bool from_logits=False, bool validate=True) -> Tensor");
+  m.def(
+      "_ctc_forward(Tensor log_probs, Tensor targets, Tensor input_lengths, Tensor target_lengths, int blank, "
+      "bool batch_first, bool from_logits, bool validate) -> (Tensor, Tensor)");
+  m.def(
+      "_ctc_backward(Tensor grad_nll, Tensor log_probs, Tensor targets, Tensor input_lengths, "
+      "Tensor target_lengths, Tensor nll, Tensor workspace, int blank, bool zero_infinity, bool batch_first, "
+      "bool from_logits) -> Tensor");
+}
+
+std::tuple<at::Tensor, at::Tensor> ctc_forward(const at::Tensor& log_probs, const at::Tensor& targets,
+                                               const at::Tensor& input_lengths, const at::Tensor& target_lengths,
+                                               int64_t blank, bool batch_first, bool from_logits, bool validate) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_ctc::_ctc_forward", "")
+                       .typed<decltype(ctc_forward)>();
+  return op.call(log_probs, targets, input_lengths, target_lengths, blank, batch_first, from_logits, validate);
+}
+
+at::Tensor ctc_backward(const at::Tensor& grad_nll, const at::Tensor& log_probs, const at::Tensor& targets,
+                        const at::Tensor& input_lengths, const at::Tensor& target_lengths, const at::Tensor& nll,
+                        const at::Tensor& workspace, int64_t blank, bool zero_infinity, bool batch_first,
+                        bool from_logits) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("torch_ctc::_ctc_backward", "")
+                       .typed<decltype(ctc_backward)>();
+  return op.call(grad_nll, log_probs, targets, input_lengths, target_lengths, nll, workspace, blank, zero_infinity,
+                 batch_first, from_logits);
+}
+
+at::Tensor ctc_nll(const at::Tensor& log_probs, const at::Tensor& targets, const at::Tensor& input_lengths,
+                   const at::Tensor& target_lengths, int64_t blank, bool zero_infinity, bool batch_first,
+                   bool from_logits, bool validate) {
+  static auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("torch_ctc::ctc_nll", "").typed<decltype(ctc_nll)>();
+  return op.call(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity, batch_first, from_logits,
+                 validate);
+}
+
+at::Tensor ctc_loss(const at::Tensor& log_probs, const at::Tensor& targets, const at::Tensor& input_lengths,
+                    const at::Tensor& target_lengths, int64_t blank, int64_t reduction, bool zero_infinity,
+                    bool batch_first, bool from_logits, bool validate) {
+  static auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("torch_ctc::ctc_loss", "").typed<decltype(ctc_loss)>();
+  return op.call(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, batch_first,
+                 from_logits, validate);
+}
+
+at::Tensor apply_zero_infinity(const at::Tensor& nll, bool zero_infinity) {
+  if (!zero_infinity) return nll;
+  return at::where(nll == std::numeric_limits<double>::infinity(), at::zeros({}, nll.options()), nll);
+}
+
+namespace {
+
+// ctc_nll below autograd: the forward op's losses.
+at::Tensor ctc_nll_no_autograd(const at::Tensor& log_probs, const at::Tensor& targets,
+                               const at::Tensor& input_lengths, const at::Tensor& target_lengths, int64_t blank,
+                               bool zero_infinity, bool batch_first, bool from_logits, bool validate) {
+  auto nll = std::get<0>(
+      ctc_forward(log_probs, targets, input_lengths, target_lengths, blank, batch_first, from_logits, validate));
+  return apply_zero_infinity(nll, zero_infinity);
+}
+
+at::Tensor lengths_as_vector(const at::Tensor& lengths, const char* name) {
+  TORCH_CHECK_VALUE(lengths.numel() == 1, "torch_ctc: for unbatched log_probs (T, C), ", name,
+                    " must hold a single length, got shape ", lengths.sizes());
+  return lengths.reshape({1});
+}
+
+at::Tensor ctc_loss_composite(const at::Tensor& log_probs, const at::Tensor& targets,
+                              const at::Tensor& input_lengths, const at::Tensor& target_lengths, int64_t blank,
+                              int64_t reduction, bool zero_infinity, bool batch_first, bool from_logits,
+                              bool validate) {
+  TORCH_CHECK_VALUE(reduction == kNone || reduction == kMean || reduction == kSum, "torch_ctc: reduction = ",
+                    reduction, " is not one of 0 (none), 1 (mean), 2 (sum)");
+  const bool unbatched = log_probs.dim() == 2;
+  at::Tensor lp = log_probs, tg = targets, il = input_lengths, tl = target_lengths;
+  if (unbatched) {
+    TORCH_CHECK_VALUE(targets.dim() == 1, "torch_ctc: for unbatched log_probs (T, C), targets must be 1-D, got shape ",
+                      targets.sizes());
+    lp = log_probs.unsqueeze(1);
+    batch_first = false;
+    tg = targets.unsqueeze(0);
+    il = lengths_as_vector(input_lengths, "input_lengths");
+    tl = lengths_as_vector(target_lengths, "target_lengths");
+  }
+  at::Tensor nll = ctc_nll(lp, tg, il, tl, blank, zero_infinity, batch_first, from_logits, validate);
+  switch (reduction) {
+    case kNone: return unbatched ? nll.squeeze(0) : nll;
+    case kSum: return nll.sum();
+    default: return (nll / tl.to(nll.device(), nll.scalar_type()).clamp_min(1)).mean();
+  }
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(torch_ctc, CompositeImplicitAutograd, m) { m.impl("ctc_loss", &ctc_loss_composite); }
+
+TORCH_LIBRARY_IMPL(torch_ctc, CompositeExplicitAutograd, m) { m.impl("ctc_nll", &ctc_nll_no_autograd); }
+
+}  // namespace torch_ctc

@@ -1,0 +1,37 @@
+// The CPU engine: forward (alpha, loss) and backward (beta, gradient) for a
+// batch of CTC problems. Samples are independent; `parallel_for` decides how
+// they are spread over threads (the LibTorch binding passes at::parallel_for
+// so torch.set_num_threads is respected). Each sample is computed by exactly
+// one thread in a fixed order, so results are bitwise identical whatever the
+// thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "ctc/problem.h"
+
+namespace ctc {
+
+// Calls body(begin, end) over disjoint chunks covering [0, n).
+using ParallelFor = std::function<void(int64_t n, const std::function<void(int64_t, int64_t)>& body)>;
+
+// Runs every chunk on the calling thread.
+void serial_for(int64_t n, const std::function<void(int64_t, int64_t)>& body);
+
+// Computes per-sample negative log likelihoods into `nll` (N values of the
+// accumulate dtype) and fills `workspace` (forward_workspace_layout elements
+// of the accumulate dtype), which the backward pass reads.
+void cpu_forward(const Problem& problem, void* workspace, void* nll,
+                 const ParallelFor& parallel_for = serial_for);
+
+// Writes d loss / d input for every (t, n, c) of the input, zero for frames
+// t >= input_lengths[n]. `grad_nll` holds d loss / d nll[n] (accumulate dtype).
+// With zero_infinity, samples whose nll is +inf get zero gradient; without it
+// their gradient is NaN, as in torch. `scratch` has backward_scratch_elems
+// elements of the accumulate dtype.
+void cpu_backward(const Problem& problem, const void* workspace, const void* nll, const void* grad_nll,
+                  bool zero_infinity, void* scratch, const GradientOutput& grad,
+                  const ParallelFor& parallel_for = serial_for);
+
+}  // namespace ctc

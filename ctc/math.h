@@ -1,0 +1,132 @@
+// The CTC recurrences in log space, one cell at a time. This header is the
+// single source of truth for the math: the CPU engine and the CUDA kernels
+// both include it unchanged (everything here is CTC_HD, i.e. host/device).
+//
+// Notation (see docs/math.md): a target l of length L becomes the extended
+// sequence l' = (blank, l1, blank, l2, ..., lL, blank) with S' = 2L+1 states.
+// alpha_t(s) is the log probability of all prefixes of length t+1 that end in
+// state s, beta_t(s) that of all suffixes starting at t in state s; both
+// include the emission lp[t][l'_s].
+#pragma once
+
+#include <math.h>
+
+#include <cstdint>
+
+#include "ctc/hd.h"
+
+namespace ctc::math {
+
+template <typename T>
+CTC_HD T neg_inf() {
+  return -static_cast<T>(INFINITY);
+}
+
+CTC_HD float exp_(float x) { return ::expf(x); }
+CTC_HD double exp_(double x) { return ::exp(x); }
+CTC_HD float log_(float x) { return ::logf(x); }
+CTC_HD double log_(double x) { return ::log(x); }
+CTC_HD float log1p_(float x) { return ::log1pf(x); }
+CTC_HD double log1p_(double x) { return ::log1p(x); }
+
+// log(exp(a) + exp(b)). -inf is "impossible" and is absorbed exactly; a NaN
+// operand makes the result NaN (it is never silently dropped).
+template <typename T>
+CTC_HD T log_add(T a, T b) {
+  const T hi = a > b ? a : b;
+  const T lo = a > b ? b : a;
+  if (hi == neg_inf<T>()) return lo;  // both -inf, or lo is NaN
+  return hi + log1p_(exp_(lo - hi));
+}
+
+// log(exp(a) + exp(b) + exp(c)), with the same -inf and NaN rules.
+template <typename T>
+CTC_HD T log_add(T a, T b, T c) {
+  T m = a > b ? a : b;
+  m = m > c ? m : c;
+  if (m == neg_inf<T>()) return a + b + c;  // -inf, or NaN if any operand is NaN
+  return m + log_(exp_(a - m) + exp_(b - m) + exp_(c - m));
+}
+
+// Number of states of the extended sequence for a target of length L.
+CTC_HD int64_t num_states(int64_t target_length) { return 2 * target_length + 1; }
+
+// The class emitted in state s: blank on even states, target[s/2] on odd ones.
+// `target` points at this sample's first label.
+CTC_HD int64_t state_label(const int64_t* target, int64_t s, int64_t blank) {
+  return (s & 1) ? target[s >> 1] : blank;
+}
+
+// True when state s may be entered directly from state s-2, skipping the blank
+// between two labels. That is allowed only between different labels.
+CTC_HD bool can_skip_into(const int64_t* target, int64_t s) {
+  return (s & 1) && s >= 3 && target[s >> 1] != target[(s >> 1) - 1];
+}
+
+// alpha_0(s): only the first blank and the first label can start a path.
+template <typename T>
+CTC_HD T alpha_initial(int64_t s, T emission) {
+  return s <= 1 ? emission : neg_inf<T>();
+}
+
+// alpha_t(s) from the previous row alpha_{t-1} (`prev`, S' entries).
+template <typename T>
+CTC_HD T alpha_cell(const T* prev, const int64_t* target, int64_t s, T emission) {
+  const T stay = prev[s];
+  const T step = s >= 1 ? prev[s - 1] : neg_inf<T>();
+  const T skip = can_skip_into(target, s) ? prev[s - 2] : neg_inf<T>();
+  return emission + log_add(stay, step, skip);
+}
+
+// beta_{T-1}(s): only the last label and the final blank can end a path.
+template <typename T>
+CTC_HD T beta_initial(int64_t s, int64_t num_states, T emission) {
+  return s >= num_states - 2 ? emission : neg_inf<T>();
+}
+
+// beta_t(s) from the next row beta_{t+1} (`next`, S' entries).
+template <typename T>
+CTC_HD T beta_cell(const T* next, const int64_t* target, int64_t s, int64_t num_states, T emission) {
+  const T stay = next[s];
+  const T step = s + 1 < num_states ? next[s + 1] : neg_inf<T>();
+  const T skip = (s + 2 < num_states && can_skip_into(target, s + 2)) ? next[s + 2] : neg_inf<T>();
+  return emission + log_add(stay, step, skip);
+}
+
+// Negative log likelihood from the last alpha row of a sample with T >= 1.
+template <typename T>
+CTC_HD T nll_from_last_alpha(const T* last_row, int64_t num_states) {
+  const T end_blank = last_row[num_states - 1];
+  const T end_label = num_states >= 2 ? last_row[num_states - 2] : neg_inf<T>();
+  return -log_add(end_blank, end_label);
+}
+
+// Loss of a sample with no frames: 0 for an empty target, +inf otherwise.
+template <typename T>
+CTC_HD T nll_without_frames(int64_t target_length) {
+  return target_length == 0 ? T(0) : static_cast<T>(INFINITY);
+}
+
+// Posterior occupancy of state s at frame t: exp(gamma_t(s)) with
+// gamma = alpha + beta - emission + nll (the emission is counted in both).
+template <typename T>
+CTC_HD T state_posterior(T alpha, T beta, T emission, T nll) {
+  return exp_(alpha + beta - emission + nll);
+}
+
+// Gradient of the loss w.r.t. one input element, before scaling by the
+// incoming gradient. With log-probs input it is the exact derivative,
+// -posterior. With logits input (log_softmax fused) it is softmax - posterior.
+template <typename T>
+CTC_HD T input_gradient(T posterior, T softmax_or_zero) {
+  return softmax_or_zero - posterior;
+}
+
+// Frames a target needs: one per label plus a blank between equal neighbours.
+CTC_HD int64_t min_frames_needed(const int64_t* target, int64_t target_length) {
+  int64_t repeats = 0;
+  for (int64_t i = 1; i < target_length; ++i) repeats += target[i] == target[i - 1];
+  return target_length + repeats;
+}
+
+}  // namespace ctc::math

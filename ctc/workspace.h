@@ -1,0 +1,39 @@
+// Workspace sizes. The caller allocates; the engine never allocates in the hot
+// path. Sizes depend only on shapes (T, N, C, target slots), never on lengths
+// or label values, so a fake/meta kernel can compute them without data.
+//
+// Forward workspace (kept for the backward pass), in the accumulate dtype:
+//   [ alpha | frame log-normalisers ]
+//   alpha of sample n: T rows of S'_n states, at offset T * (2 * target_offsets[n] + n).
+//   The blocks never overlap because target_offsets[n+1] >= target_offsets[n] + L_n.
+//   frame log-normalisers (from_logits only): logsumexp over C of each (t, n), N * T values.
+// Backward scratch (not kept), in the accumulate dtype:
+//   per sample two beta rows (2 * S'_n) and one per-class accumulator (C).
+#pragma once
+
+#include <cstdint>
+
+#include "ctc/dtype.h"
+
+namespace ctc {
+
+struct WorkspaceLayout {
+  int64_t alpha_elems = 0;
+  int64_t normaliser_elems = 0;
+  int64_t total_elems() const { return alpha_elems + normaliser_elems; }
+};
+
+// Throws ctc::Error (naming the sizes) if the count overflows int64.
+WorkspaceLayout forward_workspace_layout(int64_t max_time, int64_t batch, int64_t target_slots,
+                                         bool from_logits);
+int64_t backward_scratch_elems(int64_t batch, int64_t num_classes, int64_t target_slots);
+
+// Offsets of one sample's pieces, shared by every backend.
+inline int64_t alpha_offset(int64_t max_time, int64_t target_offset, int64_t sample) {
+  return max_time * (2 * target_offset + sample);
+}
+inline int64_t beta_scratch_offset(int64_t num_classes, int64_t target_offset, int64_t sample) {
+  return 2 * (2 * target_offset + sample) + sample * num_classes;
+}
+
+}  // namespace ctc
