@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command: sets everything up on a fresh machine, builds the library,
+# the Python package and the GoogleTest suites, then runs ctest and pytest.
+# Fails if either runner fails or runs no test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CTC_BUILD_TESTS=ON scripts/setup.sh
+
+echo "== ctest"
+ctest --test-dir build/python --output-on-failure -j "$(nproc)" 2>&1 | tee build/ctest.log
+if grep -q "No tests were found" build/ctest.log; then
+  echo "ctest found no tests" >&2
+  exit 1
+fi
+
+echo "== pytest"
+# pytest exits 5 when it collects nothing; with `set -e` that (and any failure) fails this script.
+.venv/bin/python -m pytest tests/python -q -p no:cacheprovider "$@"
