@@ -69,13 +69,22 @@ CTC_HD T alpha_initial(int64_t s, T emission) {
   return s <= 1 ? emission : neg_inf<T>();
 }
 
+// One step of either recurrence: the emission times the sum of the (up to)
+// three predecessor paths, in log space. Predecessors that do not exist are
+// -inf. Generic in T so that vector types with the same operators (the CPU's
+// SIMD lanes) run exactly this formula too.
+template <typename T>
+CTC_HD T combine_paths(T stay, T step, T skip, T emission) {
+  return emission + log_add(stay, step, skip);
+}
+
 // alpha_t(s) from the previous row alpha_{t-1} (`prev`, S' entries).
 template <typename T>
 CTC_HD T alpha_cell(const T* prev, const int64_t* target, int64_t s, T emission) {
   const T stay = prev[s];
   const T step = s >= 1 ? prev[s - 1] : neg_inf<T>();
   const T skip = can_skip_into(target, s) ? prev[s - 2] : neg_inf<T>();
-  return emission + log_add(stay, step, skip);
+  return combine_paths(stay, step, skip, emission);
 }
 
 // beta_{T-1}(s): only the last label and the final blank can end a path.
@@ -90,7 +99,7 @@ CTC_HD T beta_cell(const T* next, const int64_t* target, int64_t s, int64_t num_
   const T stay = next[s];
   const T step = s + 1 < num_states ? next[s + 1] : neg_inf<T>();
   const T skip = (s + 2 < num_states && can_skip_into(target, s + 2)) ? next[s + 2] : neg_inf<T>();
-  return emission + log_add(stay, step, skip);
+  return combine_paths(stay, step, skip, emission);
 }
 
 // Negative log likelihood from the last alpha row of a sample with T >= 1.
