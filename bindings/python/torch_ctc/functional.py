@@ -6,6 +6,8 @@ from typing import Sequence, Union
 
 import torch
 
+from . import diagnostics
+
 Lengths = Union[torch.Tensor, Sequence[int], int]
 
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
@@ -50,6 +52,7 @@ def ctc_loss(
     batch_first: bool = False,
     from_logits: bool = False,
     validate: bool = True,
+    warn: bool | None = None,
 ) -> torch.Tensor:
     """Connectionist Temporal Classification loss, a drop-in for ``torch.nn.functional.ctc_loss``.
 
@@ -70,6 +73,9 @@ def ctc_loss(
         from_logits: ``log_probs`` holds raw logits.
         validate: check labels on the device (CUDA only; the CPU always checks).
             Switch off for CUDA-graph capture.
+        warn: run :func:`torch_ctc.diagnose` on this call and emit each new finding
+            once as a Python warning. ``None`` follows the module-level switch
+            :func:`torch_ctc.set_warnings`. Skipped under torch.compile.
 
     The gradient w.r.t. ``log_probs`` is the exact derivative (minus the posterior
     occupancy). torch instead returns ``exp(log_probs) - posterior``; the two agree
@@ -83,6 +89,10 @@ def ctc_loss(
         raise TypeError(f"torch_ctc: blank must be an int, got {type(blank).__name__} ({blank!r})")
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"torch_ctc: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    if (warn if warn is not None else diagnostics.warnings_enabled()) and not torch.compiler.is_compiling():
+        diagnostics.warn_findings(
+            log_probs, targets, input_lengths, target_lengths, blank, batch_first=batch_first, from_logits=from_logits
+        )
     return torch.ops.torch_ctc.ctc_loss(
         log_probs,
         targets,
