@@ -3,42 +3,22 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ctc/emissions.h"
 #include "ctc/math.h"
 #include "ctc/workspace.h"
 
 namespace ctc {
 namespace {
 
-// Read access to one sample's input, with the optional fused log_softmax:
-// emission(t, c) = input(t, c) - normaliser[t].
-template <typename In, typename Acc>
-struct SampleInput {
-  const In* base;  // element (0, n, 0)
-  int64_t stride_t, stride_c;
-  const Acc* normaliser;  // per frame, or nullptr for log-probs input
-
-  Acc raw(int64_t t, int64_t c) const { return load<Acc>(base[t * stride_t + c * stride_c]); }
-  Acc emission(int64_t t, int64_t c) const {
-    const Acc x = raw(t, c);
-    return normaliser ? x - normaliser[t] : x;
-  }
-};
-
 // logsumexp over the classes of each frame t < frames.
 template <typename In, typename Acc>
-void frame_normalisers(const SampleInput<In, Acc>& in, int64_t frames, int64_t num_classes, Acc* out) {
+void frame_normalisers(const Emissions<In, Acc>& in, int64_t frames, Acc* out) {
   for (int64_t t = 0; t < frames; ++t) {
     Acc m = math::neg_inf<Acc>();
-    for (int64_t c = 0; c < num_classes; ++c) m = std::max(m, in.raw(t, c));
-    if (!std::isfinite(m)) {  // all -inf, or an inf/NaN present: let it propagate
-      Acc s = 0;
-      for (int64_t c = 0; c < num_classes; ++c) s += in.raw(t, c);
-      out[t] = std::isnan(s) ? s : m;
-      continue;
-    }
+    for (int64_t c = 0; c < in.num_classes; ++c) m = math::max_ignoring_nan(m, in.raw(t, c));
     Acc sum = 0;
-    for (int64_t c = 0; c < num_classes; ++c) sum += math::exp_(in.raw(t, c) - m);
-    out[t] = m + math::log_(sum);
+    for (int64_t c = 0; c < in.num_classes; ++c) sum += math::exp_(in.raw(t, c) - m);
+    out[t] = math::logsumexp_finish(m, sum);
   }
 }
 
@@ -59,19 +39,18 @@ void forward_sample(const Problem& p, Acc* workspace, Acc* nll, int64_t n) {
     return;
   }
   Acc* normaliser = normalisers_of(p, workspace, n);
-  const SampleInput<In, Acc> in{static_cast<const In*>(p.input) + n * p.stride_n, p.stride_t, p.stride_c,
-                                normaliser};
-  if (normaliser) frame_normalisers(in, frames, p.num_classes, normaliser);
+  const Emissions<In, Acc> in(p, n, normaliser);
+  if (normaliser) frame_normalisers(in, frames, normaliser);
 
   const int64_t states = math::num_states(length);
   Acc* alpha = workspace + alpha_offset(p.max_time, p.target_offsets[n], n);
   for (int64_t s = 0; s < states; ++s)
-    alpha[s] = math::alpha_initial(s, in.emission(0, math::state_label(target, s, p.blank)));
+    alpha[s] = math::alpha_initial(s, in(0, math::state_label(target, s, p.blank)));
   for (int64_t t = 1; t < frames; ++t) {
     const Acc* prev = alpha + (t - 1) * states;
     Acc* row = alpha + t * states;
     for (int64_t s = 0; s < states; ++s)
-      row[s] = math::alpha_cell(prev, target, s, in.emission(t, math::state_label(target, s, p.blank)));
+      row[s] = math::alpha_cell(prev, target, s, in(t, math::state_label(target, s, p.blank)));
   }
   nll[n] = math::nll_from_last_alpha(alpha + (frames - 1) * states, states);
 }
@@ -95,8 +74,7 @@ void backward_sample(const Problem& p, const Acc* workspace, const Acc* nll_all,
     return;
   }
   const Acc scale = grad_nll[n];
-  const SampleInput<In, Acc> in{static_cast<const In*>(p.input) + n * p.stride_n, p.stride_t, p.stride_c,
-                                normalisers_of(p, const_cast<Acc*>(workspace), n)};
+  const Emissions<In, Acc> in(p, n, normalisers_of(p, const_cast<Acc*>(workspace), n));
   const int64_t states = math::num_states(length);
   const Acc* alpha = workspace + alpha_offset(p.max_time, p.target_offsets[n], n);
   Acc* scratch = scratch_all + beta_scratch_offset(p.num_classes, p.target_offsets[n], n);
@@ -110,14 +88,13 @@ void backward_sample(const Problem& p, const Acc* workspace, const Acc* nll_all,
     const Acc* alpha_row = alpha + t * states;
     for (int64_t s = 0; s < states; ++s) {
       const int64_t label = math::state_label(target, s, p.blank);
-      const Acc e = in.emission(t, label);
+      const Acc e = in(t, label);
       beta[s] = t == frames - 1 ? math::beta_initial(s, states, e) : math::beta_cell(beta_next, target, s, states, e);
       posterior[label] += math::state_posterior(alpha_row[s], beta[s], e, nll);
     }
     In* grad_row = grad_base + t * g.stride_t;
     for (int64_t c = 0; c < p.num_classes; ++c) {
-      const Acc softmax = in.normaliser ? math::exp_(in.emission(t, c)) : Acc(0);
-      store(grad_row[c * g.stride_c], math::input_gradient(posterior[c], softmax) * scale);
+      store(grad_row[c * g.stride_c], math::input_gradient(posterior[c], in.softmax_or_zero(t, c)) * scale);
     }
     std::swap(beta, beta_next);
   }

@@ -131,6 +131,21 @@ CTC_HD T input_gradient(T posterior, T softmax_or_zero) {
   return softmax_or_zero - posterior;
 }
 
+// logsumexp of a frame from its maximum m and sum_c exp(x_c - m). A frame whose
+// maximum is infinite (all -inf, or a +inf present) gives that infinity; a NaN
+// logit reaches the sum and makes the result NaN.
+template <typename T>
+CTC_HD T logsumexp_finish(T max_value, T sum_exp) {
+  if (max_value == neg_inf<T>() || max_value == -neg_inf<T>()) return max_value;
+  return max_value + log_(sum_exp);
+}
+
+// The running maximum used for logsumexp; NaN operands are left to the sum.
+template <typename T>
+CTC_HD T max_ignoring_nan(T a, T b) {
+  return b > a ? b : a;
+}
+
 // Frames a target needs: one per label plus a blank between equal neighbours.
 CTC_HD int64_t min_frames_needed(const int64_t* target, int64_t target_length) {
   int64_t repeats = 0;

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "ctc/dtype.h"
+#include "ctc/hd.h"
 
 namespace ctc {
 
@@ -28,11 +29,11 @@ WorkspaceLayout forward_workspace_layout(int64_t max_time, int64_t batch, int64_
                                          bool from_logits);
 int64_t backward_scratch_elems(int64_t batch, int64_t num_classes, int64_t target_slots);
 
-// Offsets of one sample's pieces, shared by every backend.
-inline int64_t alpha_offset(int64_t max_time, int64_t target_offset, int64_t sample) {
+// Offsets of one sample's pieces, shared by every backend (host and device).
+CTC_HD int64_t alpha_offset(int64_t max_time, int64_t target_offset, int64_t sample) {
   return max_time * (2 * target_offset + sample);
 }
-inline int64_t beta_scratch_offset(int64_t num_classes, int64_t target_offset, int64_t sample) {
+CTC_HD int64_t beta_scratch_offset(int64_t num_classes, int64_t target_offset, int64_t sample) {
   return 2 * (2 * target_offset + sample) + sample * num_classes;
 }
 

@@ -1,0 +1,46 @@
+// Reading one sample's emissions lp[t][c] from the caller's strided input,
+// with the optional fused log_softmax (lp = x - logsumexp_c x). Shared by the
+// CPU engine and the CUDA kernels.
+#pragma once
+
+#include <cstdint>
+
+#include "ctc/dtype.h"
+#include "ctc/hd.h"
+#include "ctc/math.h"
+#include "ctc/problem.h"
+
+namespace ctc {
+
+template <typename In, typename Acc>
+struct Emissions {
+  const In* base = nullptr;  // element (t = 0, n, c = 0)
+  int64_t stride_t = 0, stride_c = 0, num_classes = 0;
+  const Acc* normaliser = nullptr;  // logsumexp of each frame, or nullptr for log-probs input
+
+  CTC_HD Emissions(const Problem& p, int64_t sample, const Acc* frame_normalisers)
+      : base(static_cast<const In*>(p.input) + sample * p.stride_n),
+        stride_t(p.stride_t),
+        stride_c(p.stride_c),
+        num_classes(p.num_classes),
+        normaliser(frame_normalisers) {}
+
+  // The input value itself (a logit or a log-prob).
+  CTC_HD Acc raw(int64_t t, int64_t c) const { return load<Acc>(base[t * stride_t + c * stride_c]); }
+
+  // log p(c | frame t). A label outside [0, C) can only arrive when the caller
+  // switched validation off; it reads nothing and yields NaN.
+  CTC_HD Acc operator()(int64_t t, int64_t c) const {
+    if (c < 0 || c >= num_classes) return static_cast<Acc>(NAN);
+    const Acc x = raw(t, c);
+    return normaliser ? x - normaliser[t] : x;
+  }
+
+  // softmax(x)[t][c] for logits input, 0 for log-probs input: the first term
+  // of the gradient (see math::input_gradient).
+  CTC_HD Acc softmax_or_zero(int64_t t, int64_t c) const {
+    return normaliser ? math::exp_(raw(t, c) - normaliser[t]) : Acc(0);
+  }
+};
+
+}  // namespace ctc

@@ -1,0 +1,47 @@
+// Dtype dispatch and buffer sizes of the CUDA engine (see cuda_engine.h).
+#include "cuda_engine.h"
+#include "engine_impl.cuh"
+
+namespace ctc::cuda {
+
+CTC_DECLARE_CUDA_ENGINE(float, float)
+CTC_DECLARE_CUDA_ENGINE(double, double)
+CTC_DECLARE_CUDA_ENGINE(half_t, float)
+CTC_DECLARE_CUDA_ENGINE(bfloat16_t, float)
+
+namespace {
+
+template <typename Fn>
+void dispatch_dtype(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat32: return fn(float{}, float{});
+    case DType::kFloat64: return fn(double{}, double{});
+    case DType::kFloat16: return fn(half_t{}, float{});
+    case DType::kBFloat16: return fn(bfloat16_t{}, float{});
+  }
+}
+
+}  // namespace
+
+void forward(const Problem& problem, int64_t max_states, void* workspace, void* nll, cudaStream_t stream) {
+  dispatch_dtype(problem.dtype, [&](auto in, auto acc) {
+    forward_impl<decltype(in), decltype(acc)>(problem, max_states, workspace, nll, stream);
+  });
+}
+
+void backward(const Problem& problem, int64_t max_states, bool zero_infinity, const BackwardBuffers& buffers,
+              const GradientOutput& grad, cudaStream_t stream) {
+  dispatch_dtype(problem.dtype, [&](auto in, auto acc) {
+    backward_impl<decltype(in), decltype(acc)>(problem, max_states, zero_infinity, buffers, grad, stream);
+  });
+}
+
+int64_t posterior_elems(int64_t max_time, int64_t batch, int64_t target_slots) {
+  return forward_workspace_layout(max_time, batch, target_slots, false).alpha_elems;
+}
+
+int64_t beta_rows_elems(int64_t batch, int64_t target_slots) { return 2 * (2 * target_slots + batch); }
+
+int64_t class_starts_elems(int64_t batch, int64_t num_classes) { return batch * (num_classes + 1); }
+
+}  // namespace ctc::cuda

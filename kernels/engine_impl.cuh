@@ -1,0 +1,68 @@
+// The forward and backward launch sequences for one input dtype. Each
+// instantiate_<dtype>.cu file compiles them for its dtype (split so nvcc
+// builds the dtypes in parallel), and cuda_engine.cu dispatches.
+#pragma once
+
+#include <algorithm>
+
+#include "block_size.h"
+#include "cuda_engine.h"
+#include "dense_kernels.cuh"
+#include "index_kernels.h"
+#include "launch_check.h"
+#include "recurrence_kernels.cuh"
+
+namespace ctc::cuda {
+
+inline int grid_stride_blocks(int64_t items, int threads) {
+  const int64_t wanted = (items + threads - 1) / threads;
+  return static_cast<int>(std::clamp<int64_t>(wanted, 1, int64_t{1} << 20));
+}
+
+template <typename In, typename Acc>
+void forward_impl(const Problem& p, int64_t max_states, void* workspace_raw, void* nll_raw, cudaStream_t stream) {
+  if (p.batch == 0) return;
+  Acc* workspace = static_cast<Acc*>(workspace_raw);
+  const int64_t alpha_elems = forward_workspace_layout(p.max_time, p.batch, p.target_slots, p.from_logits).alpha_elems;
+  if (p.from_logits && p.max_time > 0) {
+    frame_normaliser_kernel<In, Acc><<<grid_stride_blocks(p.batch * p.max_time, 1), kNormaliserThreads, 0, stream>>>(
+        p, workspace + alpha_elems);
+    check_launch("frame_normaliser_kernel");
+  }
+  alpha_kernel<In, Acc><<<static_cast<unsigned>(p.batch), recurrence_block_size(max_states), 0, stream>>>(
+      p, workspace, alpha_elems, static_cast<Acc*>(nll_raw));
+  check_launch("alpha_kernel");
+}
+
+template <typename In, typename Acc>
+void backward_impl(const Problem& p, int64_t max_states, bool zero_infinity, const BackwardBuffers& b,
+                   const GradientOutput& grad, cudaStream_t stream) {
+  const int64_t total = p.max_time * p.batch * p.num_classes;
+  if (total == 0) return;
+  const Acc* workspace = static_cast<const Acc*>(b.workspace);
+  const Acc* nll = static_cast<const Acc*>(b.nll);
+  Acc* posterior = static_cast<Acc*>(b.posterior);
+  const int64_t alpha_elems = forward_workspace_layout(p.max_time, p.batch, p.target_slots, p.from_logits).alpha_elems;
+
+  build_class_index(p, b.class_starts, b.class_positions, stream);
+  beta_posterior_kernel<In, Acc><<<static_cast<unsigned>(p.batch), recurrence_block_size(max_states), 0, stream>>>(
+      p, workspace, alpha_elems, nll, zero_infinity, posterior, static_cast<Acc*>(b.beta_rows));
+  check_launch("beta_posterior_kernel");
+  const bool batch_varies_fastest = grad.stride_n <= grad.stride_t;
+  gradient_kernel<In, Acc><<<grid_stride_blocks(total, kGradientThreads), kGradientThreads, 0, stream>>>(
+      p, workspace, alpha_elems, nll, static_cast<const Acc*>(b.grad_nll), zero_infinity, posterior, b.class_starts,
+      b.class_positions, grad, batch_varies_fastest);
+  check_launch("gradient_kernel");
+}
+
+// Declared here, defined by instantiate_<dtype>.cu.
+#define CTC_DECLARE_CUDA_ENGINE(In, Acc)                                                                          \
+  extern template void forward_impl<In, Acc>(const Problem&, int64_t, void*, void*, cudaStream_t);                \
+  extern template void backward_impl<In, Acc>(const Problem&, int64_t, bool, const BackwardBuffers&,              \
+                                              const GradientOutput&, cudaStream_t);
+#define CTC_INSTANTIATE_CUDA_ENGINE(In, Acc)                                                                      \
+  template void forward_impl<In, Acc>(const Problem&, int64_t, void*, void*, cudaStream_t);                        \
+  template void backward_impl<In, Acc>(const Problem&, int64_t, bool, const BackwardBuffers&, const GradientOutput&, \
+                                       cudaStream_t);
+
+}  // namespace ctc::cuda

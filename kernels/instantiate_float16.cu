@@ -1,0 +1,6 @@
+// The CUDA engine for float16 input (computed in float).
+#include "engine_impl.cuh"
+
+namespace ctc::cuda {
+CTC_INSTANTIATE_CUDA_ENGINE(half_t, float)
+}  // namespace ctc::cuda
