@@ -3,7 +3,8 @@
 # the pinned Python packages, then builds and installs torch_ctc into .venv.
 # Idempotent: re-running only rebuilds what changed.
 #   scripts/setup.sh            build the Python package
-#   CTC_BUILD_TESTS=ON scripts/setup.sh   also build the GoogleTest suites
+#   CTC_BUILD_TESTS=ON scripts/setup.sh        also build the GoogleTest suites
+#   CTC_BUILD_BENCHMARKS=ON scripts/setup.sh   also build the Google Benchmark suites
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +28,9 @@ fi
 echo "== pip install -r requirements.txt"
 .venv/bin/python -m pip install -q -r requirements.txt
 
-echo "== building and installing torch_ctc into .venv (CTC_BUILD_TESTS=${CTC_BUILD_TESTS:-OFF})"
+echo "== building and installing torch_ctc into .venv (tests ${CTC_BUILD_TESTS:-OFF}, benchmarks ${CTC_BUILD_BENCHMARKS:-OFF})"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 .venv/bin/python -m pip install -q --no-build-isolation --no-deps . \
-  -Ccmake.define.CTC_BUILD_TESTS="${CTC_BUILD_TESTS:-OFF}"
+  -Ccmake.define.CTC_BUILD_TESTS="${CTC_BUILD_TESTS:-OFF}" \
+  -Ccmake.define.CTC_BUILD_BENCHMARKS="${CTC_BUILD_BENCHMARKS:-OFF}"
 .venv/bin/python -c "import torch_ctc; print('torch_ctc', torch_ctc.__version__, 'installed; CUDA kernels built:', torch_ctc._C.built_with_cuda())"
