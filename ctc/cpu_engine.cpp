@@ -29,16 +29,28 @@ Acc* normalisers_of(const Problem& p, Acc* workspace, int64_t n) {
   return workspace + layout.alpha_elems + n * p.max_time;
 }
 
+// The workspace is an op output (kept for backward), so every element must be
+// defined: alpha cells past the sample's frames or states become -inf and the
+// normalisers of frames past its input length 0.
+template <typename Acc>
+void fill_unused_workspace(const Problem& p, Acc* workspace, int64_t n, int64_t used_alpha, Acc* normaliser) {
+  const int64_t begin = alpha_offset(p.max_time, p.target_offsets[n], n);
+  const int64_t end = alpha_block_end(p, n);
+  std::fill(workspace + begin + used_alpha, workspace + end, math::neg_inf<Acc>());
+  if (normaliser) std::fill(normaliser + p.input_lengths[n], normaliser + p.max_time, Acc(0));
+}
+
 template <typename In, typename Acc>
 void forward_sample(const Problem& p, Acc* workspace, Acc* nll, int64_t n) {
   const int64_t frames = p.input_lengths[n];
   const int64_t length = p.target_lengths[n];
   const int64_t* target = p.targets + p.target_offsets[n];
+  Acc* normaliser = normalisers_of(p, workspace, n);
   if (frames == 0) {
     nll[n] = math::nll_without_frames<Acc>(length);
+    fill_unused_workspace(p, workspace, n, 0, normaliser);
     return;
   }
-  Acc* normaliser = normalisers_of(p, workspace, n);
   const Emissions<In, Acc> in(p, n, normaliser);
   if (normaliser) frame_normalisers(in, frames, normaliser);
 
@@ -53,6 +65,7 @@ void forward_sample(const Problem& p, Acc* workspace, Acc* nll, int64_t n) {
       row[s] = math::alpha_cell(prev, target, s, in(t, math::state_label(target, s, p.blank)));
   }
   nll[n] = math::nll_from_last_alpha(alpha + (frames - 1) * states, states);
+  fill_unused_workspace(p, workspace, n, frames * states, normaliser);
 }
 
 template <typename In, typename Acc>

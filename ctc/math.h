@@ -118,8 +118,12 @@ CTC_HD T nll_without_frames(int64_t target_length) {
 
 // Posterior occupancy of state s at frame t: exp(gamma_t(s)) with
 // gamma = alpha + beta - emission + nll (the emission is counted in both).
+// A state that no complete path visits has posterior exactly 0, also when its
+// emission is -inf (a masked class), where the formula would give
+// (-inf) - (-inf) = NaN. An infeasible sample (nll = +inf) keeps NaN, as torch.
 template <typename T>
 CTC_HD T state_posterior(T alpha, T beta, T emission, T nll) {
+  if ((alpha == neg_inf<T>() || beta == neg_inf<T>()) && nll != -neg_inf<T>()) return T(0);
   return exp_(alpha + beta - emission + nll);
 }
 

@@ -15,6 +15,7 @@
 
 #include "ctc/dtype.h"
 #include "ctc/hd.h"
+#include "ctc/problem.h"
 
 namespace ctc {
 
@@ -32,6 +33,11 @@ int64_t backward_scratch_elems(int64_t batch, int64_t num_classes, int64_t targe
 // Offsets of one sample's pieces, shared by every backend (host and device).
 CTC_HD int64_t alpha_offset(int64_t max_time, int64_t target_offset, int64_t sample) {
   return max_time * (2 * target_offset + sample);
+}
+// End of sample n's alpha block: the next block's start, or the alpha total.
+CTC_HD int64_t alpha_block_end(const Problem& p, int64_t sample) {
+  return sample + 1 < p.batch ? alpha_offset(p.max_time, p.target_offsets[sample + 1], sample + 1)
+                              : p.max_time * (2 * p.target_slots + p.batch);
 }
 CTC_HD int64_t beta_scratch_offset(int64_t num_classes, int64_t target_offset, int64_t sample) {
   return 2 * (2 * target_offset + sample) + sample * num_classes;

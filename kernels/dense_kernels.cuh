@@ -31,7 +31,10 @@ __global__ void __launch_bounds__(kNormaliserThreads)
   const int64_t rows = p.batch * p.max_time;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const int64_t n = row / p.max_time, t = row % p.max_time;
-    if (t >= p.input_lengths[n]) continue;  // frames past the input length are never read
+    if (t >= p.input_lengths[n]) {  // never read, but the workspace is an op output: define it
+      if (threadIdx.x == 0) normalisers[row] = Acc(0);
+      continue;
+    }
     const Emissions<In, Acc> emission(p, n, nullptr);
     Acc m = math::neg_inf<Acc>();
     for (int64_t c = threadIdx.x; c < p.num_classes; c += blockDim.x) m = math::max_ignoring_nan(m, emission.raw(t, c));

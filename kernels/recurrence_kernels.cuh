@@ -24,14 +24,17 @@ __global__ void alpha_kernel(Problem p, Acc* workspace, int64_t alpha_elems, Acc
   const int64_t n = blockIdx.x;
   const int64_t frames = p.input_lengths[n];
   const int64_t length = p.target_lengths[n];
+  const int64_t states = math::num_states(length);
+  Acc* alpha = workspace + alpha_offset(p.max_time, p.target_offsets[n], n);
+  // The workspace is an op output: cells past this sample's frames are -inf, never garbage.
+  const int64_t block_size = alpha_block_end(p, n) - alpha_offset(p.max_time, p.target_offsets[n], n);
+  for (int64_t i = frames * states + threadIdx.x; i < block_size; i += blockDim.x) alpha[i] = math::neg_inf<Acc>();
   if (frames == 0) {
     if (threadIdx.x == 0) nll[n] = math::nll_without_frames<Acc>(length);
     return;
   }
   const int64_t* target = p.targets + p.target_offsets[n];
   const Emissions<In, Acc> emission(p, n, sample_normalisers(p, workspace, alpha_elems, n));
-  const int64_t states = math::num_states(length);
-  Acc* alpha = workspace + alpha_offset(p.max_time, p.target_offsets[n], n);
 
   for (int64_t s = threadIdx.x; s < states; s += blockDim.x)
     alpha[s] = math::alpha_initial(s, emission(0, math::state_label(target, s, p.blank)));
