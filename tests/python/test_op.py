@@ -37,8 +37,10 @@ def _samples(requires_grad):
 
 
 @pytest.mark.parametrize("idx", range(4))
-def test_opcheck_ctc_nll(idx):
-    args = _samples(True)[idx]
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_opcheck_ctc_nll(idx, zero_infinity):
+    x, tg, il, tl, blank, bf, fl, val = _samples(True)[idx]
+    args = (x, tg, il, tl, blank, zero_infinity, bf, fl, val)
     opcheck(torch.ops.torch_ctc.ctc_nll.default, args)
 
 
@@ -63,6 +65,26 @@ def test_opcheck_ctc_backward(idx):
     grad_nll = torch.linspace(0.5, 1.5, nll.shape[0], dtype=nll.dtype)
     args = (grad_nll, x, tg, il, tl, nll, ws, blank, False, bf, fl)
     opcheck(torch.ops.torch_ctc._ctc_backward.default, args)
+
+
+@pytest.mark.parametrize("idx", range(4))
+def test_ctc_forward_outputs_deterministic(idx):
+    """Both outputs of _ctc_forward (nll and workspace) are reproducible.
+
+    opcheck's AOT-dispatch test compares every output of the op between eager
+    and traced runs, so a workspace with uninitialised (garbage) cells fails it;
+    it would also let stale memory leak into an output tensor.
+    """
+    x, tg, il, tl, blank, bf, fl, val = _samples(False)[idx]
+    outs = []
+    for _ in range(3):
+        # churn the allocator so uninitialised memory differs between calls
+        junk = torch.full((4096,), float(len(outs) + 7), dtype=torch.float64)
+        del junk
+        outs.append(torch.ops.torch_ctc._ctc_forward(x, tg, il, tl, blank, bf, fl, val))
+    for nll, ws in outs[1:]:
+        torch.testing.assert_close(nll, outs[0][0], rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(ws, outs[0][1], rtol=0, atol=0, equal_nan=True)
 
 
 # --------------------------------------------------------------------------
@@ -167,6 +189,22 @@ def test_torch_compile_module_none_reduction():
     (le, ge), (lc, gc) = _eager_and_compiled(fn, cfn, args)
     _close(lc, le, rtol=1e-5, atol=1e-5)
     _close(gc, ge, rtol=1e-4, atol=1e-6)
+    torch._dynamo.reset()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("targets_kind", ["padded", "concat"])
+def test_torch_compile_dynamic_shapes(targets_kind):
+    """dynamic=True: one graph serves several (T, N, S) shapes and matches eager."""
+    torch._dynamo.reset()
+    cfn = torch.compile(_loss_fn, fullgraph=True, backend="aot_eager", dynamic=True)
+    for seed, (T, N, C, L) in enumerate([(16, 4, 7, 5), (21, 3, 7, 6), (12, 5, 7, 4)]):
+        p = make_problem(seed=40 + seed, T=T, N=N, C=C, max_L=L)
+        tg = p.padded() if targets_kind == "padded" else p.concat()
+        args = (p.logits.float(), tg, p.il(), p.tl())
+        (le, ge), (lc, gc) = _eager_and_compiled(_loss_fn, cfn, args)
+        _close(lc, le, rtol=1e-5, atol=1e-5)
+        _close(gc, ge, rtol=1e-4, atol=1e-6)
     torch._dynamo.reset()
 
 

@@ -60,11 +60,11 @@ def _cases():
 
 
 @pytest.mark.parametrize("seed,T,C,blank", _cases())
-@pytest.mark.parametrize("normalised", [True, False])
-def test_vs_brute_force(seed, T, C, blank, normalised):
+@pytest.mark.parametrize("kind", ["normalised", "unnormalised", "large_unnormalised"])
+def test_vs_brute_force(seed, T, C, blank, kind):
     N = 4
     p = make_problem(seed=100 + seed, T=T, N=N, C=C, max_L=T, blank=blank, repeat_prob=0.4)
-    lp = p.log_probs() if normalised else p.logits * 1.5
+    lp = {"normalised": p.log_probs(), "unnormalised": p.logits * 1.5, "large_unnormalised": p.logits * 40 + 20}[kind]
     w = torch.linspace(0.5, 1.5, N, dtype=torch.float64)
 
     lp_ref = lp.clone().requires_grad_(True)

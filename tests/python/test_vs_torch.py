@@ -128,7 +128,8 @@ def test_length_types(len_kind, targets_kind):
         "tuple": lambda v: tuple(v),
     }[len_kind]
     tg = p.concat() if targets_kind == "concat" else p.padded()
-    compare(p, reduction="none", targets=tg, il=conv(p.input_lengths), tl=conv(p.target_lengths))
+    for reduction in ("none", "mean"):
+        compare(p, reduction=reduction, targets=tg, il=conv(p.input_lengths), tl=conv(p.target_lengths))
 
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
@@ -656,3 +657,234 @@ def test_cuda_deterministic():
         loss.backward()
         res.append((loss.detach(), x.grad))
     assert torch.equal(res[0][0], res[1][0]) and torch.equal(res[0][1], res[1][1])
+
+
+# --------------------------------------------------------------------------
+# broader sweeps and odd inputs
+# --------------------------------------------------------------------------
+def _sweep_cases():
+    g = torch.Generator().manual_seed(2024)
+    cases = []
+    for i in range(24):
+        T = int(torch.randint(1, 40, (), generator=g))
+        N = int(torch.randint(1, 7, (), generator=g))
+        C = int(torch.randint(2, 12, (), generator=g))
+        max_L = int(torch.randint(0, T + 1, (), generator=g))
+        blank = int(torch.randint(0, C, (), generator=g))
+        cases.append((1000 + i, T, N, C, max_L, blank))
+    return cases
+
+
+@pytest.mark.parametrize("seed,T,N,C,max_L,blank", _sweep_cases())
+def test_random_sweep(seed, T, N, C, max_L, blank):
+    p = make_problem(seed=seed, T=T, N=N, C=C, max_L=max_L, blank=blank, repeat_prob=0.3, scale=2.0)
+    compare(p, reduction="none")
+    compare(p, reduction="mean", targets=p.concat(torch.int32), il=p.il(torch.int32), tl=p.tl(torch.int32))
+
+
+def test_htr_size_float32():
+    """A typical handwriting-recognition batch in float32, against torch float32 and float64."""
+    p = make_problem(seed=30, T=128, N=32, C=80, max_L=40, min_L=5)
+    x = p.logits.float()
+    l64, g64 = loss_and_logit_grad(lambda lp: F.ctc_loss(lp, p.padded(), p.il(), p.tl()), x.double(), "mean")
+    l32, g32 = loss_and_logit_grad(lambda lp: torch_ctc.ctc_loss(lp, p.padded(), p.il(), p.tl()), x, "mean")
+    assert_close(l32, l64, rtol=1e-5, atol=1e-5)
+    assert_close(g32, g64, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_large_vocabulary(from_logits):
+    p = make_problem(seed=31, T=40, N=3, C=3000, max_L=15)
+    x = p.logits.float()
+    l64, g64 = loss_and_logit_grad(lambda lp: F.ctc_loss(lp, p.padded(), p.il(), p.tl(), reduction="sum"),
+                                   x.double(), "sum")
+    l32, g32 = loss_and_logit_grad(
+        lambda z: torch_ctc.ctc_loss(z, p.padded(), p.il(), p.tl(), reduction="sum", from_logits=from_logits),
+        x, "sum", from_logits=from_logits)
+    assert_close(l32, l64, rtol=1e-5, atol=1e-4)
+    assert_close(g32, g64, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_peaked_reduced_precision(from_logits, dtype):
+    """Very confident (peaked) predictions in low precision stay finite and close to float64."""
+    p = make_problem(seed=32, T=30, N=4, C=10, max_L=10, scale=60.0)
+    x = p.logits.to(dtype)
+    l64, g64 = loss_and_logit_grad(lambda lp: F.ctc_loss(lp, p.padded(), p.il(), p.tl(), reduction="sum"),
+                                   x.double(), "sum")
+    fn = (lambda z: torch_ctc.ctc_loss(z, p.padded(), p.il(), p.tl(), reduction="sum", from_logits=True)) \
+        if from_logits else \
+        (lambda z: torch_ctc.ctc_loss(z, p.padded(), p.il(), p.tl(), reduction="sum"))
+    if from_logits:
+        lo, go = loss_and_logit_grad(fn, x, "sum", from_logits=True)
+    else:
+        # log_softmax in float64, then rounded to dtype: the input of the loss is the leaf
+        lp = x.double().log_softmax(-1).to(dtype).requires_grad_(True)
+        lo = fn(lp)
+        lo.backward()
+        go = lp.grad
+        assert torch.isfinite(go.float()).all()
+        lo = lo.detach()
+        l64 = F.ctc_loss(lp.detach().double(), p.padded(), p.il(), p.tl(), reduction="sum")
+        go = lp_grad_to_logit_grad(go, lp.detach().double())
+    assert torch.isfinite(lo).all() and torch.isfinite(go.float()).all()
+    lt = 1e-5 if dtype == torch.float32 else 1e-2
+    assert_close(lo, l64, rtol=lt, atol=lt)
+    if from_logits:
+        assert_close(go, g64, rtol=1e-2, atol=2e-2 if dtype == torch.bfloat16 else 1e-2)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_zero_infinity_from_logits(batch_first):
+    g = torch.Generator().manual_seed(33)
+    logits = torch.randn(6, 3, 5, generator=g, dtype=torch.float64)
+    p = Problem(logits, [[1, 2], [3, 3, 3], [4]], [6, 4, 6], 0, 5)  # sample 1 infeasible
+    x = logits.transpose(0, 1).contiguous() if batch_first else logits.clone()
+    x.requires_grad_(True)
+    loss = torch_ctc.ctc_loss(x, p.padded(), p.il(), p.tl(), reduction="none", zero_infinity=True,
+                              batch_first=batch_first, from_logits=True)
+    assert loss[1] == 0 and torch.isfinite(loss).all()
+    loss.sum().backward()
+    gx = x.grad.transpose(0, 1) if batch_first else x.grad
+    assert (gx[:, 1] == 0).all()
+    ref = F.ctc_loss(logits.log_softmax(-1), p.padded(), p.il(), p.tl(), reduction="none", zero_infinity=True)
+    assert_close(loss.detach(), ref, **F64_TOL)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_half_nonfinite_padding(dtype, from_logits):
+    p = make_problem(seed=34, T=20, N=4, C=6, max_L=6)
+    base = (p.logits if from_logits else p.log_probs()).to(dtype)
+    mask = torch.arange(p.T)[:, None] >= p.il()[None, :]
+    clean = base.clone()
+    base[mask] = float("nan")
+    a = base.clone().requires_grad_(True)
+    la = torch_ctc.ctc_loss(a, p.padded(), p.il(), p.tl(), reduction="sum", from_logits=from_logits)
+    la.backward()
+    b = clean.clone().requires_grad_(True)
+    lb = torch_ctc.ctc_loss(b, p.padded(), p.il(), p.tl(), reduction="sum", from_logits=from_logits)
+    lb.backward()
+    assert torch.equal(la, lb)
+    assert torch.isfinite(a.grad.float()).all()
+    assert (a.grad[mask] == 0).all()
+    assert torch.equal(a.grad, b.grad)
+
+
+def test_stride_zero_input():
+    """An expanded (stride-0) log_probs view: the gradient accumulates into the leaf."""
+    g = torch.Generator().manual_seed(35)
+    row = torch.randn(1, 3, 5, generator=g, dtype=torch.float64)
+    p = Problem(row.expand(7, 3, 5).contiguous(), [[1, 2], [3], [4, 4]], [7, 5, 6], 0, 5)
+    leaf = row.clone().requires_grad_(True)
+    loss = torch_ctc.ctc_loss(leaf.log_softmax(-1).expand(7, 3, 5), p.padded(), p.il(), p.tl(), reduction="sum")
+    ref_leaf = row.clone().requires_grad_(True)
+    ref = F.ctc_loss(ref_leaf.log_softmax(-1).expand(7, 3, 5).contiguous(), p.padded(), p.il(), p.tl(),
+                     reduction="sum")
+    assert_close(loss.detach(), ref.detach(), **F64_TOL)
+    loss.backward()
+    ref.backward()
+    assert_close(leaf.grad, ref_leaf.grad, **F64_GRAD_TOL)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_thread_count_invariance_half(dtype):
+    p = make_problem(seed=36, T=50, N=11, C=16, max_L=15)
+    res = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        res.append(_run_bits(p, dtype, True, "none"))
+    assert torch.equal(res[0][0], res[1][0]) and torch.equal(res[0][1], res[1][1])
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_neg_inf_log_probs_in_valid_frames(from_logits, batch_first):
+    """Probability-0 entries (-inf) inside valid frames: finite loss, finite gradient, 0 there.
+
+    torch itself returns NaN gradients here, so the reference is torch on the
+    same input with -inf replaced by -1000 (exp(-1000) == 0 in float64).
+    """
+    g = torch.Generator().manual_seed(37)
+    x = torch.randn(8, 3, 6, generator=g, dtype=torch.float64)
+    x[:, :, 5] = -math.inf  # a class that is never possible
+    x[2, 0, 3] = -math.inf  # a class not in sample 0's target
+    x[2, 0, 1] = -math.inf  # a label of sample 0's target, at one frame
+    x[4, 1, 0] = -math.inf  # the blank, at one frame
+    p = Problem(x, [[1, 2], [3, 1, 1], [4]], [8, 7, 5], 0, 6)
+    finite_x = torch.where(torch.isinf(x), torch.full_like(x, -1000.0), x)
+
+    l_ref, g_ref = loss_and_logit_grad(
+        lambda lp: F.ctc_loss(lp, p.padded(), p.il(), p.tl(), reduction="none"), finite_x, "none")
+
+    inp = x.transpose(0, 1).contiguous() if batch_first else x.clone()
+    inp.requires_grad_(True)
+    z = inp if from_logits else inp.log_softmax(-1)
+    loss = torch_ctc.ctc_loss(z, p.padded(), p.il(), p.tl(), reduction="none", batch_first=batch_first,
+                              from_logits=from_logits)
+    _scalar(loss, "none").backward()
+    gx = inp.grad.transpose(0, 1) if batch_first else inp.grad
+    assert_close(loss.detach(), l_ref, **F64_TOL)
+    assert torch.isfinite(gx).all()
+    assert (gx[torch.isinf(x)] == 0).all()
+    assert_close(gx, g_ref, **F64_GRAD_TOL)
+
+    # and the exact gradient w.r.t. log_probs is finite and 0 at the -inf entries
+    lp = x.log_softmax(-1)
+    lp_leaf = (lp.transpose(0, 1).contiguous() if batch_first else lp.clone()).requires_grad_(True)
+    torch_ctc.ctc_loss(lp_leaf, p.padded(), p.il(), p.tl(), reduction="sum", batch_first=batch_first).backward()
+    glp = lp_leaf.grad.transpose(0, 1) if batch_first else lp_leaf.grad
+    assert torch.isfinite(glp).all()
+    assert (glp[torch.isinf(lp)] == 0).all()
+
+
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_impossible_by_probabilities(zero_infinity):
+    """Every alignment passes through a probability-0 entry: +inf (or 0 and zero grad)."""
+    g = torch.Generator().manual_seed(38)
+    x = torch.randn(3, 2, 4, generator=g, dtype=torch.float64)
+    x[:, 0, 1] = -math.inf  # sample 0 needs label 1, which is impossible everywhere
+    p = Problem(x, [[1], [2]], [3, 3], 0, 4)
+    inp = x.clone().requires_grad_(True)
+    loss = torch_ctc.ctc_loss(inp.log_softmax(-1), p.padded(), p.il(), p.tl(), reduction="none",
+                              zero_infinity=zero_infinity)
+    assert torch.isfinite(loss[1])
+    if zero_infinity:
+        assert loss[0] == 0
+        loss.sum().backward()
+        assert torch.isfinite(inp.grad).all()
+        assert (inp.grad[:, 0] == 0).all()
+    else:
+        assert loss[0] == math.inf
+
+
+def test_long_input_short_target_float32():
+    """T = 3000 frames, float32: the accumulated loss stays accurate."""
+    p = make_problem(seed=39, T=3000, N=2, C=10, max_L=10, min_L=10, ragged=False)
+    x = p.logits.float()
+    l64, g64 = loss_and_logit_grad(lambda lp: F.ctc_loss(lp, p.padded(), p.il(), p.tl(), reduction="none"),
+                                   x.double(), "none")
+    lt, gt = loss_and_logit_grad(lambda lp: F.ctc_loss(lp, p.padded(), p.il(), p.tl(), reduction="none"),
+                                 x, "none")
+    # losses ~ 8000: float32 log-space accumulation leaves ~1e-2 absolute error in the nll and hence
+    # ~1% in the posteriors, for torch as well; require accuracy no worse than torch's float32 kernel.
+    for from_logits in (False, True):
+        l32, g32 = loss_and_logit_grad(
+            lambda z: torch_ctc.ctc_loss(z, p.padded(), p.il(), p.tl(), reduction="none", from_logits=from_logits),
+            x, "none", from_logits=from_logits)
+        assert torch.isfinite(g32).all()
+        assert_close(l32, l64, rtol=1e-5, atol=1e-3)
+        err_ours = (g32.double() - g64).abs()
+        err_torch = (gt.double() - g64).abs()
+        assert err_ours.max() <= 2 * err_torch.max() + 1e-4
+        assert err_ours.mean() <= 2 * err_torch.mean() + 1e-5
+
+
+def test_batch_of_one_equals_unbatched():
+    p = make_problem(seed=40, T=12, N=1, C=5, max_L=4, ragged=False)
+    lp = p.log_probs()
+    a = torch_ctc.ctc_loss(lp, p.padded(), p.il(), p.tl(), reduction="none")
+    b = torch_ctc.ctc_loss(lp[:, 0], p.padded()[0], p.input_lengths[0], p.target_lengths[0], reduction="none")
+    assert a.shape == (1,) and b.shape == ()
+    assert_close(a[0], b, rtol=0, atol=0)
