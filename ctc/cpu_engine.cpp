@@ -1,47 +1,21 @@
 #include "ctc/cpu_engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <vector>
 
-#include "ctc/emissions.h"
-#include "ctc/math.h"
+#include "ctc/cpu_engine_internal.h"
 #include "ctc/workspace.h"
 
 namespace ctc {
+namespace cpu {
 namespace {
 
-// logsumexp over the classes of each frame t < frames.
+// The portable kernels: one state at a time, any accumulate type. They are
+// the reference for the AVX2 kernels and the only path for float64.
 template <typename In, typename Acc>
-void frame_normalisers(const Emissions<In, Acc>& in, int64_t frames, Acc* out) {
-  for (int64_t t = 0; t < frames; ++t) {
-    Acc m = math::neg_inf<Acc>();
-    for (int64_t c = 0; c < in.num_classes; ++c) m = math::max_ignoring_nan(m, in.raw(t, c));
-    Acc sum = 0;
-    for (int64_t c = 0; c < in.num_classes; ++c) sum += math::exp_(in.raw(t, c) - m);
-    out[t] = math::logsumexp_finish(m, sum);
-  }
-}
-
-template <typename Acc>
-Acc* normalisers_of(const Problem& p, Acc* workspace, int64_t n) {
-  if (!p.from_logits) return nullptr;
-  const WorkspaceLayout layout = forward_workspace_layout(p.max_time, p.batch, p.target_slots, true);
-  return workspace + layout.alpha_elems + n * p.max_time;
-}
-
-// The workspace is an op output (kept for backward), so every element must be
-// defined: alpha cells past the sample's frames or states become -inf and the
-// normalisers of frames past its input length 0.
-template <typename Acc>
-void fill_unused_workspace(const Problem& p, Acc* workspace, int64_t n, int64_t used_alpha, Acc* normaliser) {
-  const int64_t begin = alpha_offset(p.max_time, p.target_offsets[n], n);
-  const int64_t end = alpha_block_end(p, n);
-  std::fill(workspace + begin + used_alpha, workspace + end, math::neg_inf<Acc>());
-  if (normaliser) std::fill(normaliser + p.input_lengths[n], normaliser + p.max_time, Acc(0));
-}
-
-template <typename In, typename Acc>
-void forward_sample(const Problem& p, Acc* workspace, Acc* nll, int64_t n) {
+void forward_sample_scalar(const Problem& p, Acc* workspace, Acc* nll, int64_t n) {
   const int64_t frames = p.input_lengths[n];
   const int64_t length = p.target_lengths[n];
   const int64_t* target = p.targets + p.target_offsets[n];
@@ -69,15 +43,8 @@ void forward_sample(const Problem& p, Acc* workspace, Acc* nll, int64_t n) {
 }
 
 template <typename In, typename Acc>
-void zero_gradient_frames(const GradientOutput& g, int64_t n, int64_t from_t, int64_t to_t, int64_t num_classes) {
-  In* base = static_cast<In*>(g.data) + n * g.stride_n;
-  for (int64_t t = from_t; t < to_t; ++t)
-    for (int64_t c = 0; c < num_classes; ++c) store(base[t * g.stride_t + c * g.stride_c], Acc(0));
-}
-
-template <typename In, typename Acc>
-void backward_sample(const Problem& p, const Acc* workspace, const Acc* nll_all, const Acc* grad_nll,
-                     bool zero_infinity, Acc* scratch_all, const GradientOutput& g, int64_t n) {
+void backward_sample_scalar(const Problem& p, const Acc* workspace, const Acc* nll_all, const Acc* grad_nll,
+                            bool zero_infinity, Acc* scratch, const GradientOutput& g, int64_t n) {
   const int64_t frames = p.input_lengths[n];
   const int64_t length = p.target_lengths[n];
   const int64_t* target = p.targets + p.target_offsets[n];
@@ -90,31 +57,47 @@ void backward_sample(const Problem& p, const Acc* workspace, const Acc* nll_all,
   const Emissions<In, Acc> in(p, n, normalisers_of(p, const_cast<Acc*>(workspace), n));
   const int64_t states = math::num_states(length);
   const Acc* alpha = workspace + alpha_offset(p.max_time, p.target_offsets[n], n);
-  Acc* scratch = scratch_all + beta_scratch_offset(p.num_classes, p.target_offsets[n], n);
-  Acc* beta_next = scratch;
-  Acc* beta = scratch + states;
-  Acc* posterior = scratch + 2 * states;  // per class, for the current frame
-  In* grad_base = static_cast<In*>(g.data) + n * g.stride_n;
+  Acc* rows = sample_scratch(p, scratch, n);
+  Acc* beta_next = rows;
+  Acc* beta = rows + row_capacity(p, n);
+  Acc* class_posterior = rows + kScratchRows * row_capacity(p, n);
 
   for (int64_t t = frames - 1; t >= 0; --t) {
-    std::fill(posterior, posterior + p.num_classes, Acc(0));
+    std::fill(class_posterior, class_posterior + p.num_classes, Acc(0));
     const Acc* alpha_row = alpha + t * states;
     for (int64_t s = 0; s < states; ++s) {
       const int64_t label = math::state_label(target, s, p.blank);
       const Acc e = in(t, label);
       beta[s] = t == frames - 1 ? math::beta_initial(s, states, e) : math::beta_cell(beta_next, target, s, states, e);
-      posterior[label] += math::state_posterior(alpha_row[s], beta[s], e, nll);
+      class_posterior[label] += math::state_posterior(alpha_row[s], beta[s], e, nll);
     }
-    In* grad_row = grad_base + t * g.stride_t;
-    for (int64_t c = 0; c < p.num_classes; ++c) {
-      store(grad_row[c * g.stride_c], math::input_gradient(posterior[c], in.softmax_or_zero(t, c)) * scale);
-    }
+    write_gradient_row(in, g, n, t, class_posterior, scale);
     std::swap(beta, beta_next);
   }
   zero_gradient_frames<In, Acc>(g, n, frames, p.max_time, p.num_classes);
 }
 
-// Calls fn.template operator()<In, Acc>() for the problem's dtype.
+std::atomic<CpuKernel> requested_kernel{CpuKernel::kAuto};
+
+bool cpu_has_avx2() {
+#if defined(CTC_HAVE_AVX2_KERNELS)
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+#else
+  return false;
+#endif
+}
+
+template <typename In, typename Acc>
+constexpr bool has_avx2_kernel() {
+#if defined(CTC_HAVE_AVX2_KERNELS)
+  return std::is_same_v<Acc, float>;
+#else
+  return false;
+#endif
+}
+
+// Calls fn(In{}, Acc{}) for the problem's dtype.
 template <typename Fn>
 void dispatch_dtype(DType dtype, Fn&& fn) {
   switch (dtype) {
@@ -125,35 +108,109 @@ void dispatch_dtype(DType dtype, Fn&& fn) {
   }
 }
 
+// Splits the samples into contiguous groups of similar work (T_n * S'_n, plus
+// the dense C work per frame) rather than equal counts, so threads finish
+// together when lengths are ragged. Each sample is still computed whole by one
+// thread, so results do not depend on the split.
+void for_each_sample_balanced(const Problem& p, const ParallelFor& parallel_for,
+                              const std::function<void(int64_t)>& body) {
+  const int64_t batch = p.batch;
+  constexpr int64_t kGroupsPerBatch = 16;
+  const int64_t groups = std::min<int64_t>(batch, kGroupsPerBatch);
+  if (groups <= 1) {
+    parallel_for(batch, [&](int64_t begin, int64_t end) {
+      for (int64_t n = begin; n < end; ++n) body(n);
+    });
+    return;
+  }
+  std::vector<int64_t> bounds(groups + 1, batch);
+  std::vector<double> prefix(batch + 1, 0.0);
+  for (int64_t n = 0; n < batch; ++n) {
+    const double frames = static_cast<double>(std::max<int64_t>(p.input_lengths[n], 0));
+    const double states = static_cast<double>(math::num_states(std::max<int64_t>(p.target_lengths[n], 0)));
+    prefix[n + 1] = prefix[n] + frames * (states + static_cast<double>(p.num_classes) / 4.0) + 1.0;
+  }
+  bounds[0] = 0;
+  int64_t n = 0;
+  for (int64_t k = 1; k < groups; ++k) {
+    const double goal = prefix[batch] * static_cast<double>(k) / static_cast<double>(groups);
+    while (n < batch && prefix[n + 1] <= goal) ++n;
+    bounds[k] = std::max(bounds[k - 1], n);
+  }
+  parallel_for(groups, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k)
+      for (int64_t i = bounds[k]; i < bounds[k + 1]; ++i) body(i);
+  });
+}
+
 }  // namespace
+}  // namespace cpu
 
 void serial_for(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
   if (n > 0) body(0, n);
 }
 
-void cpu_forward(const Problem& problem, void* workspace, void* nll, const ParallelFor& parallel_for) {
-  dispatch_dtype(problem.dtype, [&](auto in_tag, auto acc_tag) {
+void set_cpu_kernel(CpuKernel kernel) { cpu::requested_kernel.store(kernel); }
+
+CpuKernel active_cpu_kernel(DType dtype) {
+  const CpuKernel requested = cpu::requested_kernel.load();
+  const bool avx2_possible = cpu::cpu_has_avx2() && accumulate_dtype(dtype) == DType::kFloat32;
+  if (requested == CpuKernel::kScalar || !avx2_possible) return CpuKernel::kScalar;
+  return CpuKernel::kAvx2;
+}
+
+const char* cpu_kernel_name(CpuKernel kernel) {
+  switch (kernel) {
+    case CpuKernel::kAuto: return "auto";
+    case CpuKernel::kScalar: return "scalar";
+    case CpuKernel::kAvx2: return "avx2";
+  }
+  return "unknown";
+}
+
+int64_t cpu_scratch_elems(int64_t batch, int64_t num_classes, int64_t target_slots) {
+  return backward_scratch_elems(batch, num_classes, target_slots);
+}
+
+void cpu_forward(const Problem& p, void* workspace, void* nll, void* scratch, const ParallelFor& parallel_for) {
+  const bool avx2 = active_cpu_kernel(p.dtype) == CpuKernel::kAvx2;
+  cpu::dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
     using In = decltype(in_tag);
     using Acc = decltype(acc_tag);
-    parallel_for(problem.batch, [&](int64_t begin, int64_t end) {
-      for (int64_t n = begin; n < end; ++n)
-        forward_sample<In, Acc>(problem, static_cast<Acc*>(workspace), static_cast<Acc*>(nll), n);
+    Acc* ws = static_cast<Acc*>(workspace);
+    Acc* out = static_cast<Acc*>(nll);
+    cpu::for_each_sample_balanced(p, parallel_for, [&](int64_t n) {
+      if constexpr (cpu::has_avx2_kernel<In, Acc>()) {
+        if (avx2) return cpu::forward_sample_avx2<In>(p, ws, out, static_cast<float*>(scratch), n);
+      }
+      cpu::forward_sample_scalar<In, Acc>(p, ws, out, n);
     });
   });
 }
 
-void cpu_backward(const Problem& problem, const void* workspace, const void* nll, const void* grad_nll,
-                  bool zero_infinity, void* scratch, const GradientOutput& grad, const ParallelFor& parallel_for) {
-  dispatch_dtype(problem.dtype, [&](auto in_tag, auto acc_tag) {
+void cpu_backward(const Problem& p, const void* workspace, const void* nll, const void* grad_nll, bool zero_infinity,
+                  void* scratch, const GradientOutput& grad, const ParallelFor& parallel_for) {
+  const bool avx2 = active_cpu_kernel(p.dtype) == CpuKernel::kAvx2;
+  cpu::dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
     using In = decltype(in_tag);
     using Acc = decltype(acc_tag);
-    parallel_for(problem.batch, [&](int64_t begin, int64_t end) {
-      for (int64_t n = begin; n < end; ++n)
-        backward_sample<In, Acc>(problem, static_cast<const Acc*>(workspace), static_cast<const Acc*>(nll),
-                                 static_cast<const Acc*>(grad_nll), zero_infinity, static_cast<Acc*>(scratch), grad,
-                                 n);
+    const Acc* ws = static_cast<const Acc*>(workspace);
+    const Acc* nll_acc = static_cast<const Acc*>(nll);
+    const Acc* grad_nll_acc = static_cast<const Acc*>(grad_nll);
+    Acc* scr = static_cast<Acc*>(scratch);
+    cpu::for_each_sample_balanced(p, parallel_for, [&](int64_t n) {
+      if constexpr (cpu::has_avx2_kernel<In, Acc>()) {
+        if (avx2)
+          return cpu::backward_sample_avx2<In>(p, ws, nll_acc, grad_nll_acc, zero_infinity, scr, grad, n);
+      }
+      cpu::backward_sample_scalar<In, Acc>(p, ws, nll_acc, grad_nll_acc, zero_infinity, scr, grad, n);
     });
   });
+}
+
+void cpu_forward(const Problem& p, void* workspace, void* nll, const ParallelFor& parallel_for) {
+  std::vector<double> scratch(static_cast<size_t>(cpu_scratch_elems(p.batch, p.num_classes, p.target_slots)));
+  cpu_forward(p, workspace, nll, scratch.data(), parallel_for);
 }
 
 }  // namespace ctc

@@ -7,8 +7,9 @@
 //   alpha of sample n: T rows of S'_n states, at offset T * (2 * target_offsets[n] + n).
 //   The blocks never overlap because target_offsets[n+1] >= target_offsets[n] + L_n.
 //   frame log-normalisers (from_logits only): logsumexp over C of each (t, n), N * T values.
-// Backward scratch (not kept), in the accumulate dtype:
-//   per sample two beta rows (2 * S'_n) and one per-class accumulator (C).
+// CPU scratch (not kept), in the accumulate dtype, used by both passes:
+//   per sample five padded rows (prev/current recurrence row, emissions, skip
+//   mask, alpha/posterior) and one per-class accumulator (C).
 #pragma once
 
 #include <cstdint>
@@ -38,9 +39,6 @@ CTC_HD int64_t alpha_offset(int64_t max_time, int64_t target_offset, int64_t sam
 CTC_HD int64_t alpha_block_end(const Problem& p, int64_t sample) {
   return sample + 1 < p.batch ? alpha_offset(p.max_time, p.target_offsets[sample + 1], sample + 1)
                               : p.max_time * (2 * p.target_slots + p.batch);
-}
-CTC_HD int64_t beta_scratch_offset(int64_t num_classes, int64_t target_offset, int64_t sample) {
-  return 2 * (2 * target_offset + sample) + sample * num_classes;
 }
 
 }  // namespace ctc

@@ -4,6 +4,9 @@
 // exposes build facts and the workspace-size query.
 #include <pybind11/pybind11.h>
 
+#include <string>
+
+#include "ctc/cpu_engine.h"
 #include "ctc/workspace.h"
 
 namespace py = pybind11;
@@ -30,5 +33,19 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("max_time"), py::arg("batch"), py::arg("target_slots"), py::arg("from_logits") = false,
       "Elements (of the accumulate dtype) of the workspace that the forward pass keeps for backward.");
+  m.def(
+      "set_cpu_kernel",
+      [](const std::string& name) {
+        if (name == "auto") ctc::set_cpu_kernel(ctc::CpuKernel::kAuto);
+        else if (name == "scalar") ctc::set_cpu_kernel(ctc::CpuKernel::kScalar);
+        else throw py::value_error("torch_ctc: cpu kernel must be 'auto' or 'scalar', got '" + name + "'");
+      },
+      py::arg("name"), "Choose the CPU kernels: 'auto' (AVX2 when available) or 'scalar' (portable reference).");
+  m.def(
+      "active_cpu_kernel", [](const std::string& dtype) {
+        const ctc::DType d = dtype == "float64" ? ctc::DType::kFloat64 : ctc::DType::kFloat32;
+        return std::string(ctc::cpu_kernel_name(ctc::active_cpu_kernel(d)));
+      },
+      py::arg("dtype") = "float32", "The CPU kernel that problems of this accumulate dtype use now.");
   m.attr("__version__") = TORCH_CTC_VERSION;
 }

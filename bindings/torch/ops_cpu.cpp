@@ -24,6 +24,18 @@ ctc::WorkspaceLayout workspace_layout(const ctc::Problem& p) {
   }
 }
 
+// Scratch of the running pass (not kept), checked against the machine's memory.
+int64_t scratch_elems(const ctc::Problem& p) {
+  int64_t elems = 0;
+  try {
+    elems = ctc::cpu_scratch_elems(p.batch, p.num_classes, p.target_slots);
+  } catch (const std::exception& e) {
+    rethrow_core_error(e);
+  }
+  check_host_allocation(elems, p.dtype == ctc::DType::kFloat64 ? 8 : 4, "the CPU scratch (recurrence rows)");
+  return elems;
+}
+
 std::tuple<at::Tensor, at::Tensor> ctc_forward_cpu(const at::Tensor& log_probs, const at::Tensor& targets,
                                                    const at::Tensor& input_lengths, const at::Tensor& target_lengths,
                                                    int64_t blank, bool batch_first, bool from_logits,
@@ -35,7 +47,8 @@ std::tuple<at::Tensor, at::Tensor> ctc_forward_cpu(const at::Tensor& log_probs, 
   check_host_allocation(elems, at::elementSize(acc.dtype().toScalarType()), "the forward workspace (alpha)");
   at::Tensor workspace = at::empty({elems}, acc);
   at::Tensor nll = at::empty({host.problem.batch}, acc);
-  ctc::cpu_forward(host.problem, workspace.data_ptr(), nll.data_ptr(), torch_parallel_for);
+  at::Tensor scratch = at::empty({scratch_elems(host.problem)}, acc);
+  ctc::cpu_forward(host.problem, workspace.data_ptr(), nll.data_ptr(), scratch.data_ptr(), torch_parallel_for);
   return {nll, workspace};
 }
 
@@ -53,16 +66,8 @@ at::Tensor ctc_backward_cpu(const at::Tensor& grad_nll, const at::Tensor& log_pr
                     "torch_ctc: nll and grad_nll must have one value per sample (N = ", p.batch, ")");
 
   check_host_allocation(log_probs.numel(), log_probs.element_size(), "the gradient w.r.t. log_probs");
-  int64_t scratch_elems = 0;
-  try {
-    scratch_elems = ctc::backward_scratch_elems(p.batch, p.num_classes, p.target_slots);
-  } catch (const std::exception& e) {
-    rethrow_core_error(e);
-  }
-  check_host_allocation(scratch_elems, at::elementSize(acc), "the backward scratch (beta)");
-
   at::Tensor grad = at::empty_like(log_probs);
-  at::Tensor scratch = at::empty({scratch_elems}, log_probs.options().dtype(acc));
+  at::Tensor scratch = at::empty({scratch_elems(p)}, log_probs.options().dtype(acc));
   const at::Tensor nll_acc = nll.to(acc).contiguous();
   const at::Tensor grad_nll_acc = grad_nll.to(acc).contiguous();
   const at::Tensor workspace_c = workspace.contiguous();

@@ -1,0 +1,87 @@
+// Pieces shared by the CPU engine's scalar and AVX2 translation units: the
+// per-sample scratch layout and the workspace bookkeeping. Not a public header.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "ctc/emissions.h"
+#include "ctc/math.h"
+#include "ctc/problem.h"
+#include "ctc/workspace.h"
+
+namespace ctc::cpu {
+
+// Scratch rows per sample, each of `row_capacity` floats: enough for the
+// AVX2 kernels' padded rows (8 guard lanes on each side, states rounded up to
+// 8 lanes) -- previous row, current row, emissions, skip mask, alpha/posterior.
+constexpr int64_t kScratchRows = 5;
+constexpr int64_t kRowPadding = 24;  // 8 front guard + up to 7 tail lanes + 8 back guard, rounded
+constexpr int64_t kGuard = 8;
+
+// Label slots of sample n: L_n for concatenated targets, S for padded ones.
+inline int64_t target_slots_of(const Problem& p, int64_t n) {
+  const int64_t end = n + 1 < p.batch ? p.target_offsets[n + 1] : p.target_slots;
+  return end - p.target_offsets[n];
+}
+
+inline int64_t row_capacity(const Problem& p, int64_t n) { return 2 * target_slots_of(p, n) + kRowPadding; }
+
+// Sample n's scratch: kScratchRows rows, then C per-class accumulators.
+template <typename Acc>
+Acc* sample_scratch(const Problem& p, Acc* scratch, int64_t n) {
+  return scratch + kScratchRows * (2 * p.target_offsets[n] + kRowPadding * n) + n * p.num_classes;
+}
+
+template <typename Acc>
+Acc* normalisers_of(const Problem& p, Acc* workspace, int64_t n) {
+  if (!p.from_logits) return nullptr;
+  return workspace + p.max_time * (2 * p.target_slots + p.batch) + n * p.max_time;
+}
+
+// logsumexp over the classes of each frame t < frames.
+template <typename In, typename Acc>
+void frame_normalisers(const Emissions<In, Acc>& in, int64_t frames, Acc* out) {
+  for (int64_t t = 0; t < frames; ++t) {
+    Acc m = math::neg_inf<Acc>();
+    for (int64_t c = 0; c < in.num_classes; ++c) m = math::max_ignoring_nan(m, in.raw(t, c));
+    Acc sum = 0;
+    for (int64_t c = 0; c < in.num_classes; ++c) sum += math::exp_(in.raw(t, c) - m);
+    out[t] = math::logsumexp_finish(m, sum);
+  }
+}
+
+// The workspace is an op output (kept for backward), so every element must be
+// defined: alpha cells past the sample's frames or states become -inf and the
+// normalisers of frames past its input length 0.
+template <typename Acc>
+void fill_unused_workspace(const Problem& p, Acc* workspace, int64_t n, int64_t used_alpha, Acc* normaliser) {
+  const int64_t begin = alpha_offset(p.max_time, p.target_offsets[n], n);
+  std::fill(workspace + begin + used_alpha, workspace + alpha_block_end(p, n), math::neg_inf<Acc>());
+  if (normaliser) std::fill(normaliser + p.input_lengths[n], normaliser + p.max_time, Acc(0));
+}
+
+template <typename In, typename Acc>
+void zero_gradient_frames(const GradientOutput& g, int64_t n, int64_t from_t, int64_t to_t, int64_t num_classes) {
+  In* base = static_cast<In*>(g.data) + n * g.stride_n;
+  for (int64_t t = from_t; t < to_t; ++t)
+    for (int64_t c = 0; c < num_classes; ++c) store(base[t * g.stride_t + c * g.stride_c], Acc(0));
+}
+
+// Per-class posterior sums of one frame -> that frame's gradient row.
+template <typename In, typename Acc>
+void write_gradient_row(const Emissions<In, Acc>& in, const GradientOutput& g, int64_t n, int64_t t,
+                        const Acc* class_posterior, Acc scale) {
+  In* row = static_cast<In*>(g.data) + n * g.stride_n + t * g.stride_t;
+  for (int64_t c = 0; c < in.num_classes; ++c)
+    store(row[c * g.stride_c], math::input_gradient(class_posterior[c], in.softmax_or_zero(t, c)) * scale);
+}
+
+// The AVX2 kernels (cpu_engine_avx2.cpp), for float accumulation.
+template <typename In>
+void forward_sample_avx2(const Problem& p, float* workspace, float* nll, float* scratch, int64_t n);
+template <typename In>
+void backward_sample_avx2(const Problem& p, const float* workspace, const float* nll, const float* grad_nll,
+                          bool zero_infinity, float* scratch, const GradientOutput& g, int64_t n);
+
+}  // namespace ctc::cpu
