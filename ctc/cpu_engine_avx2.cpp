@@ -27,13 +27,15 @@ struct Rows {
   float* emission;
   float* skip_mask;
   float* extra;
+  int32_t* index;  // per state, the input offset of its class (EmissionBlocks)
 };
 
 Rows make_rows(const Problem& p, float* scratch, int64_t n) {
   float* base = sample_scratch(p, scratch, n);
   const int64_t cap = row_capacity(p, n);
-  return {base + kGuard, base + cap + kGuard, base + 2 * cap + kGuard, base + 3 * cap + kGuard,
-          base + 4 * cap + kGuard};
+  static_assert(sizeof(int32_t) == sizeof(float), "the index row shares the float scratch");
+  return {base + kGuard,           base + cap + kGuard,     base + 2 * cap + kGuard,
+          base + 3 * cap + kGuard, base + 4 * cap + kGuard, reinterpret_cast<int32_t*>(base + 5 * cap + kGuard)};
 }
 
 void fill_row(float* row, int64_t padded, float value) { std::fill(row - kGuard, row + padded + kGuard, value); }
@@ -45,21 +47,75 @@ float all_ones() {
   return f;
 }
 
-// emission[s] = lp[t][l'_s] for s < S; lanes beyond S stay -inf. Labels were
-// validated on the CPU, so this reads the row directly (no range checks).
+// emission[s] = lp[t][l'_s] for s in [begin, end) (end <= S); lanes beyond S
+// stay -inf. Labels were validated on the CPU, so this reads the row directly.
 template <typename In>
-void gather_emissions(const Emissions<In, float>& in, int64_t t, const int64_t* target, int64_t length, int64_t blank,
-                      float* emission) {
+void gather_emissions(const Emissions<In, float>& in, int64_t t, const int64_t* target, int64_t blank, int64_t begin,
+                      int64_t end, float* emission) {
   const In* row = in.base + t * in.stride_t;
   const int64_t stride_c = in.stride_c;
   const float shift = in.normaliser ? in.normaliser[t] : 0.0f;
   const float blank_e = load<float>(row[blank * stride_c]) - shift;
-  emission[0] = blank_e;
-  for (int64_t i = 0; i < length; ++i) {
-    emission[2 * i + 1] = load<float>(row[target[i] * stride_c]) - shift;
-    emission[2 * i + 2] = blank_e;
+  int64_t s = begin;
+  if (s < end && (s & 1)) {
+    emission[s] = load<float>(row[target[s >> 1] * stride_c]) - shift;
+    ++s;
   }
+  for (; s + 1 < end; s += 2) {
+    emission[s] = blank_e;
+    emission[s + 1] = load<float>(row[target[s >> 1] * stride_c]) - shift;
+  }
+  if (s < end) emission[s] = blank_e;
 }
+
+// Emissions of eight states at a time for frame t. float input whose class
+// offsets fit in int32 is gathered straight from the input row with one AVX2
+// gather per block; other inputs are first gathered one by one into the
+// emission row. Either way lanes at or past S read as -inf.
+template <typename In>
+class EmissionBlocks {
+ public:
+  EmissionBlocks(const Emissions<In, float>& in, const int64_t* target, int64_t blank, int64_t states,
+                 int64_t padded, const Rows& rows)
+      : in_(in), target_(target), blank_(blank), states_(states), row_(rows.emission), index_(rows.index) {
+    if constexpr (std::is_same_v<In, float>) {
+      direct_ = in.stride_c >= 0 && in.num_classes * in.stride_c < (int64_t{1} << 31);
+      if (direct_)
+        for (int64_t s = 0; s < padded; ++s)
+          index_[s] = static_cast<int32_t>((s < states ? math::state_label(target, s, blank) : 0) * in.stride_c);
+    }
+  }
+
+  // Makes emissions of frame t for the states [begin, end) available.
+  void prepare(int64_t t, int64_t begin, int64_t end) {
+    if (direct_) {
+      frame_ = reinterpret_cast<const float*>(in_.base + t * in_.stride_t);
+      shift_ = simd::splat(in_.normaliser ? in_.normaliser[t] : 0.0f);
+    } else {
+      gather_emissions(in_, t, target_, blank_, begin, std::min(end, states_), row_);
+    }
+  }
+
+  Vec8 block(int64_t s) const {
+    if (!direct_) return simd::load(row_ + s);
+    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index_ + s));
+    const Vec8 e = Vec8{_mm256_i32gather_ps(frame_, idx, 4)} - shift_;
+    const __m256i lane = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(s)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const Vec8 valid{_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(states_)), lane))};
+    return simd::select(valid, e, simd::neg_inf8());
+  }
+
+ private:
+  const Emissions<In, float>& in_;
+  const int64_t* target_;
+  int64_t blank_, states_;
+  float* row_;
+  int32_t* index_;
+  bool direct_ = false;
+  const float* frame_ = nullptr;
+  Vec8 shift_{};
+};
 
 // The states [first, last] that can lie on a complete path at frame t: reachable
 // from the start (s <= 2t + 1) and still able to reach the end in the frames
@@ -77,24 +133,33 @@ Window live_states(int64_t t, int64_t frames, int64_t states, int64_t padded) {
   return {first / kLanes * kLanes, std::min(padded, (last / kLanes + 1) * kLanes)};
 }
 
-// The gradient row of frame t from the per-class posterior sums. The common
-// case (log-probs input, float32, contiguous classes) is a vector fill and a
-// scatter over the target's classes only; everything else takes the generic
-// per-element path.
+// The common case -- log-probs input, float32, contiguous classes -- writes
+// the gradient row directly: fill with 0 * scale (so an inf/NaN incoming
+// gradient still poisons every class, as in the generic path), then subtract
+// each live state's posterior from its class. Blank's share is summed in
+// vector lanes. Other cases accumulate per-class sums first.
 template <typename In>
-void write_gradient_row_fast(const Emissions<In, float>& in, const GradientOutput& g, int64_t n, int64_t t,
-                             const int64_t* target, int64_t length, int64_t blank, float* class_posterior,
-                             float scale) {
-  if constexpr (std::is_same_v<In, float>) {
-    if (!in.normaliser && g.stride_c == 1) {
-      float* row = static_cast<float*>(g.data) + n * g.stride_n + t * g.stride_t;
-      std::fill(row, row + in.num_classes, 0.0f);
-      row[blank] = -class_posterior[blank] * scale;
-      for (int64_t i = 0; i < length; ++i) row[target[i]] = -class_posterior[target[i]] * scale;
-      return;
-    }
-  }
-  write_gradient_row(in, g, n, t, class_posterior, scale);
+bool direct_gradient_row(const Emissions<In, float>& in, const GradientOutput& g) {
+  return std::is_same_v<In, float> && !in.normaliser && g.stride_c == 1;
+}
+
+void write_gradient_row_direct(const GradientOutput& g, int64_t n, int64_t t, const int64_t* target, int64_t blank,
+                               int64_t num_classes, const float* posterior, int64_t begin, int64_t end, float scale) {
+  float* row = static_cast<float*>(g.data) + n * g.stride_n + t * g.stride_t;
+  std::fill(row, row + num_classes, 0.0f * scale);
+  // Blank states are the even ones; begin is a multiple of 8, so lane parity is state parity.
+  const Vec8 even_lanes{_mm256_castsi256_ps(_mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0))};
+  Vec8 blank_sum = simd::splat(0.0f);
+  int64_t s = begin;
+  for (; s + kLanes <= end; s += kLanes)
+    blank_sum = blank_sum + simd::select(even_lanes, simd::load(posterior + s), simd::splat(0.0f));
+  float lanes[kLanes];
+  simd::store(lanes, blank_sum);
+  float blank_total = ((lanes[0] + lanes[2]) + (lanes[4] + lanes[6]));
+  for (; s < end; ++s)
+    if (!(s & 1)) blank_total += posterior[s];
+  row[blank] -= blank_total * scale;
+  for (int64_t i = begin / 2; 2 * i + 1 < end; ++i) row[target[i]] -= posterior[2 * i + 1] * scale;
 }
 
 }  // namespace
@@ -121,20 +186,21 @@ void forward_sample_avx2(const Problem& p, float* workspace, float* nll, float* 
   for (int64_t s = 0; s < states; ++s)
     if (math::can_skip_into(target, s)) rows.skip_mask[s] = all_ones();
 
+  EmissionBlocks<In> emissions(in, target, p.blank, states, padded, rows);
   float* alpha = workspace + alpha_offset(p.max_time, p.target_offsets[n], n);
-  gather_emissions(in, 0, target, length, p.blank, rows.emission);
+  gather_emissions(in, 0, target, p.blank, 0, std::min<int64_t>(states, 2), rows.emission);
   float* cur = rows.a;
   float* prev = rows.b;
   for (int64_t s = 0; s < std::min<int64_t>(states, 2); ++s) cur[s] = math::alpha_initial(s, rows.emission[s]);
   std::memcpy(alpha, cur, states * sizeof(float));
   for (int64_t t = 1; t < frames; ++t) {
     std::swap(cur, prev);
-    gather_emissions(in, t, target, length, p.blank, rows.emission);
     const Window live = live_states(t, frames, states, padded);
+    emissions.prepare(t, live.begin, live.end);
     for (int64_t s = live.begin; s < live.end; s += kLanes) {
       const Vec8 skip = simd::select(simd::load(rows.skip_mask + s), simd::load(prev + s - 2), simd::neg_inf8());
       simd::store(cur + s, math::combine_paths(simd::load(prev + s), simd::load(prev + s - 1), skip,
-                                               simd::load(rows.emission + s)));
+                                               emissions.block(s)));
     }
     std::memcpy(alpha + t * states, cur, states * sizeof(float));
   }
@@ -167,39 +233,45 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
   float* class_posterior = sample_scratch(p, scratch, n) + kScratchRows * row_capacity(p, n);
   std::fill(class_posterior, class_posterior + p.num_classes, 0.0f);
   float* posterior = rows.extra;  // alpha row t in, posteriors out
+  EmissionBlocks<In> emissions(in, target, p.blank, states, padded, rows);
 
   float* cur = rows.a;
   float* next = rows.b;
   for (int64_t t = frames - 1; t >= 0; --t) {
-    gather_emissions(in, t, target, length, p.blank, rows.emission);
+    const Window live = live_states(t, frames, states, padded);
     if (t == frames - 1) {
+      gather_emissions(in, t, target, p.blank, live.begin, std::min(live.end, states), rows.emission);
       for (int64_t s = std::max<int64_t>(states - 2, 0); s < states; ++s)
         cur[s] = math::beta_initial(s, states, rows.emission[s]);
     } else {
       std::swap(cur, next);
-      const Window live = live_states(t, frames, states, padded);
+      emissions.prepare(t, live.begin, live.end);
       for (int64_t s = live.begin; s < live.end; s += kLanes) {
+        const Vec8 e = emissions.block(s);
         const Vec8 skip = simd::select(simd::load(rows.skip_mask + s), simd::load(next + s + 2), simd::neg_inf8());
-        simd::store(cur + s, math::combine_paths(simd::load(next + s), simd::load(next + s + 1), skip,
-                                                 simd::load(rows.emission + s)));
+        simd::store(cur + s, math::combine_paths(simd::load(next + s), simd::load(next + s + 1), skip, e));
+        simd::store(rows.emission + s, e);  // for the posterior below
       }
     }
     // Posteriors outside the live window are exactly 0 (alpha or beta is -inf
     // there), so only the window is computed and summed.
-    const Window live = live_states(t, frames, states, padded);
     std::memcpy(posterior + live.begin, alpha + t * states + live.begin,
                 (std::min(live.end, states) - live.begin) * sizeof(float));
     for (int64_t s = live.begin; s < live.end; s += kLanes)
       simd::store(posterior + s, simd::state_posterior(simd::load(posterior + s), simd::load(cur + s),
                                                        simd::load(rows.emission + s), nll));
-    // Per class, in ascending state order (as the scalar engine). Only the
-    // target's classes and blank are touched; the rest of the array stays 0.
-    class_posterior[p.blank] = 0.0f;
-    for (int64_t i = 0; i < length; ++i) class_posterior[target[i]] = 0.0f;
     const int64_t live_end = std::min(live.end, states);
-    for (int64_t s = live.begin; s < live_end; ++s)
-      class_posterior[math::state_label(target, s, p.blank)] += posterior[s];
-    write_gradient_row_fast(in, g, n, t, target, length, p.blank, class_posterior, scale);
+    if (direct_gradient_row(in, g)) {
+      write_gradient_row_direct(g, n, t, target, p.blank, in.num_classes, posterior, live.begin, live_end, scale);
+    } else {
+      // Per class, in ascending state order (as the scalar engine). Only the
+      // target's classes and blank are touched; the rest of the array stays 0.
+      class_posterior[p.blank] = 0.0f;
+      for (int64_t i = 0; i < length; ++i) class_posterior[target[i]] = 0.0f;
+      for (int64_t s = live.begin; s < live_end; ++s)
+        class_posterior[math::state_label(target, s, p.blank)] += posterior[s];
+      write_gradient_row(in, g, n, t, class_posterior, scale);
+    }
     // Lanes past S of the posterior row were computed from -inf: restore -inf for the next copy.
     std::fill(posterior + states, posterior + padded, -INFINITY);
   }

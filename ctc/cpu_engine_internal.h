@@ -14,8 +14,9 @@ namespace ctc::cpu {
 
 // Scratch rows per sample, each of `row_capacity` floats: enough for the
 // AVX2 kernels' padded rows (8 guard lanes on each side, states rounded up to
-// 8 lanes) -- previous row, current row, emissions, skip mask, alpha/posterior.
-constexpr int64_t kScratchRows = 5;
+// 8 lanes) -- previous row, current row, emissions, skip mask, alpha/posterior,
+// class offsets. ctc::backward_scratch_elems (workspace.cpp) uses these.
+constexpr int64_t kScratchRows = 6;
 constexpr int64_t kRowPadding = 24;  // 8 front guard + up to 7 tail lanes + 8 back guard, rounded
 constexpr int64_t kGuard = 8;
 

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "ctc/cpu_engine_internal.h"
 #include "ctc/error.h"
 
 namespace ctc {
@@ -36,10 +37,10 @@ WorkspaceLayout forward_workspace_layout(int64_t max_time, int64_t batch, int64_
 }
 
 int64_t backward_scratch_elems(int64_t batch, int64_t num_classes, int64_t target_slots) {
-  // Per sample: 5 padded rows of 2 * slots + 24 (see ctc/cpu_engine_internal.h) and C class sums.
-  const int64_t row_elems = checked_add(checked_mul(2, target_slots, "targets"), checked_mul(24, batch, "targets"),
-                                        "targets");
-  return checked_add(checked_mul(5, row_elems, "targets"), checked_mul(batch, num_classes, "log_probs"),
+  // Per sample: kScratchRows padded rows of 2 * slots + kRowPadding, and C class sums.
+  const int64_t row_elems = checked_add(checked_mul(2, target_slots, "targets"),
+                                        checked_mul(cpu::kRowPadding, batch, "targets"), "targets");
+  return checked_add(checked_mul(cpu::kScratchRows, row_elems, "targets"), checked_mul(batch, num_classes, "log_probs"),
                      "log_probs and targets");
 }
 

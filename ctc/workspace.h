@@ -8,8 +8,8 @@
 //   The blocks never overlap because target_offsets[n+1] >= target_offsets[n] + L_n.
 //   frame log-normalisers (from_logits only): logsumexp over C of each (t, n), N * T values.
 // CPU scratch (not kept), in the accumulate dtype, used by both passes:
-//   per sample five padded rows (prev/current recurrence row, emissions, skip
-//   mask, alpha/posterior) and one per-class accumulator (C).
+//   per sample six padded rows (see ctc/cpu_engine_internal.h) and one
+//   per-class accumulator (C).
 #pragma once
 
 #include <cstdint>
