@@ -79,7 +79,7 @@ done
 
 step "C++ CUDA benchmarks"
 if [ -x build/gpu/ctc/benchmarks/ctc_bench ]; then
-  timeout 120 build/gpu/ctc/benchmarks/ctc_bench --benchmark_filter=CUDA \
+  timeout 120 build/gpu/ctc/benchmarks/ctc_bench --benchmark_filter='^cuda_' \
     --benchmark_out="$OUT/ctc_bench_cuda.json" --benchmark_out_format=json
   record "ctc_bench CUDA" $?
 fi
