@@ -45,8 +45,25 @@ at::Tensor ctc_nll_autograd(const at::Tensor& log_probs, const at::Tensor& targe
                                from_logits, validate);
 }
 
+// The gradient of the gradient is not implemented: say so clearly instead of
+// returning a result that autograd cannot differentiate.
+at::Tensor ctc_backward_autograd(const at::Tensor& grad_nll, const at::Tensor& log_probs, const at::Tensor& targets,
+                                 const at::Tensor& input_lengths, const at::Tensor& target_lengths,
+                                 const at::Tensor& nll, const at::Tensor& workspace, int64_t blank, bool zero_infinity,
+                                 bool batch_first, bool from_logits) {
+  TORCH_CHECK(!(at::GradMode::is_enabled() && (grad_nll.requires_grad() || log_probs.requires_grad())),
+              "torch_ctc: double backward (the gradient of the CTC gradient, e.g. create_graph=True) is not "
+              "supported");
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return ctc_backward(grad_nll, log_probs, targets, input_lengths, target_lengths, nll, workspace, blank,
+                      zero_infinity, batch_first, from_logits);
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(torch_ctc, Autograd, m) { m.impl("ctc_nll", &ctc_nll_autograd); }
+TORCH_LIBRARY_IMPL(torch_ctc, Autograd, m) {
+  m.impl("ctc_nll", &ctc_nll_autograd);
+  m.impl("_ctc_backward", &ctc_backward_autograd);
+}
 
 }  // namespace torch_ctc

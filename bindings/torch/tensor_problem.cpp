@@ -15,12 +15,16 @@ namespace {
 
 bool is_index_type(at::ScalarType t) { return t == at::kLong || t == at::kInt; }
 
+// A size condition that may be symbolic (fake tensors under torch.compile):
+// concrete sizes give a plain bool, symbolic ones install a guard.
+bool holds(const c10::SymBool& condition) { return condition.guard_bool(__FILE__, __LINE__); }
+
 void check_lengths(const at::Tensor& lengths, const char* name, const c10::SymInt& batch) {
   TORCH_CHECK_TYPE(is_index_type(lengths.scalar_type()), "torch_ctc: ", name,
                    " must be an int32 or int64 tensor (or a list of ints), got dtype ", lengths.scalar_type());
   TORCH_CHECK_VALUE(lengths.dim() == 1, "torch_ctc: ", name, " must be 1-D with one length per sample, got shape ",
                     lengths.sym_sizes());
-  TORCH_SYM_CHECK(lengths.sym_size(0).sym_eq(batch), "torch_ctc: ", name, " has ", lengths.sym_size(0),
+  TORCH_CHECK_VALUE(holds(lengths.sym_size(0).sym_eq(batch)), "torch_ctc: ", name, " has ", lengths.sym_size(0),
                   " entries but log_probs has a batch of N = ", batch);
 }
 
@@ -56,9 +60,9 @@ void check_arguments(const at::Tensor& log_probs, const at::Tensor& targets, con
                     log_probs.sym_sizes());
   const c10::SymInt batch = log_probs.sym_size(batch_first ? 0 : 1);
   const c10::SymInt classes = log_probs.sym_size(2);
-  TORCH_SYM_CHECK(classes.sym_gt(0), "torch_ctc: log_probs has C = 0 classes; it needs at least the blank class");
+  TORCH_CHECK_VALUE(holds(classes.sym_gt(0)), "torch_ctc: log_probs has C = 0 classes; it needs at least the blank class");
   TORCH_CHECK_VALUE(blank >= 0, "torch_ctc: blank = ", blank, " must be in [0, C) with C = ", classes);
-  TORCH_SYM_CHECK(classes.sym_gt(blank), "torch_ctc: blank = ", blank, " must be in [0, C) with C = ", classes,
+  TORCH_CHECK_VALUE(holds(classes.sym_gt(blank)), "torch_ctc: blank = ", blank, " must be in [0, C) with C = ", classes,
                   " classes in log_probs");
 
   TORCH_CHECK_TYPE(is_index_type(targets.scalar_type()), "torch_ctc: targets must be an int32 or int64 tensor, got dtype ",
@@ -67,7 +71,7 @@ void check_arguments(const at::Tensor& log_probs, const at::Tensor& targets, con
                     "torch_ctc: targets must be 1-D (concatenated) or 2-D (N, S) (padded), got shape ",
                     targets.sym_sizes());
   if (targets.dim() == 2)
-    TORCH_SYM_CHECK(targets.sym_size(0).sym_eq(batch), "torch_ctc: padded targets have ", targets.sym_size(0),
+    TORCH_CHECK_VALUE(holds(targets.sym_size(0).sym_eq(batch)), "torch_ctc: padded targets have ", targets.sym_size(0),
                     " rows but log_probs has a batch of N = ", batch);
   check_lengths(input_lengths, "input_lengths", batch);
   check_lengths(target_lengths, "target_lengths", batch);

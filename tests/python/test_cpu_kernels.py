@@ -14,7 +14,7 @@ import torch
 import torch_ctc
 
 AVX2 = torch_ctc._C.active_cpu_kernel("float32") == "avx2"
-pytestmark = pytest.mark.skipif(not AVX2, reason="this CPU (or build) has no AVX2 kernels")
+requires_avx2 = pytest.mark.skipif(not AVX2, reason="this CPU (or build) has no AVX2 kernels")
 
 
 def run(kernel, x, targets, il, tl, **kw):
@@ -40,6 +40,7 @@ def problem(T, N, C, L, seed, padded=True):
     return x, targets, il, tl
 
 
+@requires_avx2
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("padded", [True, False])
 @pytest.mark.parametrize("from_logits", [False, True])
@@ -64,6 +65,7 @@ def assert_no_worse_than_scalar(avx2, scalar, ref):
         assert err <= 2 * base_err + ulps, (err, base_err)
 
 
+@requires_avx2
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_avx2_half_inputs_match_scalar(dtype):
     x, targets, il, tl = problem(40, 6, 30, 12, 11)
@@ -74,6 +76,7 @@ def test_avx2_half_inputs_match_scalar(dtype):
     torch.testing.assert_close(a[1].float(), s[1].float(), rtol=1e-2, atol=1e-3)
 
 
+@requires_avx2
 def test_avx2_peaked_and_masked_inputs():
     x, targets, il, tl = problem(60, 6, 10, 10, 3)
     peaked = (x * 100).log_softmax(-1)
@@ -88,6 +91,7 @@ def test_avx2_peaked_and_masked_inputs():
         assert_no_worse_than_scalar(a, s, ref)
 
 
+@requires_avx2
 def test_avx2_nan_propagates_and_padding_is_ignored():
     x, targets, il, tl = problem(20, 3, 6, 5, 4)
     il[1] = 12
@@ -101,6 +105,7 @@ def test_avx2_nan_propagates_and_padding_is_ignored():
     assert torch.isnan(a[0][2])
 
 
+@requires_avx2
 def test_avx2_infeasible_sample_matches_scalar_semantics():
     lp = torch.randn(3, 1, 4).log_softmax(-1)
     targets, il, tl = torch.tensor([[1, 1, 1]]), torch.tensor([3]), torch.tensor([3])
@@ -112,6 +117,7 @@ def test_avx2_infeasible_sample_matches_scalar_semantics():
     assert (a[0] == 0).all() and (a[1] == 0).all()
 
 
+@requires_avx2
 def test_kernel_switch_is_reported():
     assert torch_ctc._C.active_cpu_kernel("float64") == "scalar"
     torch_ctc._C.set_cpu_kernel("scalar")
@@ -121,3 +127,12 @@ def test_kernel_switch_is_reported():
         torch_ctc._C.set_cpu_kernel("auto")
     with pytest.raises(ValueError, match="cpu kernel"):
         torch_ctc._C.set_cpu_kernel("avx512")
+
+
+def test_double_backward_raises_clearly():
+    torch_ctc._C.set_cpu_kernel("auto")
+    x = torch.randn(5, 2, 4, dtype=torch.float64, requires_grad=True)
+    loss = torch_ctc.ctc_loss(x.log_softmax(-1), torch.tensor([[1, 2], [3, 1]]), [5, 4], [2, 2])
+    (grad,) = torch.autograd.grad(loss, x, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        grad.sum().backward()
