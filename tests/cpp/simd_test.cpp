@@ -1,0 +1,91 @@
+// Error bounds of the AVX2 exp/log used by the CPU kernels (ctc/simd_avx2.h),
+// measured against double-precision std::exp/std::log over the ranges the
+// kernels use, plus the -inf / NaN rules the recurrences rely on. This file is
+// compiled with -mavx2 -mfma and skips at run time on CPUs without them.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ctc/simd_avx2.h"
+
+namespace {
+
+using ctc::simd::Vec8;
+
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+std::vector<float> apply(Vec8 (*fn)(Vec8), const std::vector<float>& xs) {
+  std::vector<float> out(xs.size());
+  for (size_t i = 0; i + 8 <= xs.size(); i += 8) ctc::simd::store(out.data() + i, fn(ctc::simd::load(xs.data() + i)));
+  return out;
+}
+
+std::vector<float> sweep(float lo, float hi, int count) {
+  std::vector<float> xs(count);
+  for (int i = 0; i < count; ++i) xs[i] = lo + (hi - lo) * static_cast<float>(i) / static_cast<float>(count - 1);
+  return xs;
+}
+
+TEST(SimdMath, ExpRelativeErrorBelow2e7) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const auto xs = sweep(-87.0f, 0.0f, 1 << 16);  // the kernels exponentiate values <= 0
+  const auto ys = apply(&ctc::simd::exp8, xs);
+  double worst = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double exact = std::exp(static_cast<double>(xs[i]));
+    worst = std::max(worst, std::abs(ys[i] - exact) / exact);
+  }
+  EXPECT_LT(worst, 2e-7);
+}
+
+TEST(SimdMath, LogAbsoluteErrorBelow2e7) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const auto xs = sweep(0.5f, 4.0f, 1 << 16);  // sums of three exps lie in [1, 3]
+  const auto ys = apply(&ctc::simd::log8, xs);
+  double worst = 0;
+  for (size_t i = 0; i < xs.size(); ++i) worst = std::max(worst, std::abs(ys[i] - std::log(static_cast<double>(xs[i]))));
+  EXPECT_LT(worst, 2e-7);
+}
+
+TEST(SimdMath, SpecialValues) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  float out[8];
+  ctc::simd::store(out, ctc::simd::exp8(ctc::simd::splat(-inf)));
+  EXPECT_EQ(out[0], 0.0f);
+  ctc::simd::store(out, ctc::simd::exp8(ctc::simd::splat(nan)));
+  EXPECT_TRUE(std::isnan(out[0]));
+  ctc::simd::store(out, ctc::simd::log8(ctc::simd::splat(0.0f)));
+  EXPECT_EQ(out[0], -inf);
+  ctc::simd::store(out, ctc::simd::log8(ctc::simd::splat(nan)));
+  EXPECT_TRUE(std::isnan(out[0]));
+  // log_add keeps -inf exact and propagates NaN from any operand.
+  ctc::simd::store(out, ctc::simd::log_add(ctc::simd::splat(-inf), ctc::simd::splat(-inf), ctc::simd::splat(-inf)));
+  EXPECT_EQ(out[0], -inf);
+  for (int which = 0; which < 3; ++which) {
+    Vec8 v[3] = {ctc::simd::splat(-1.0f), ctc::simd::splat(-inf), ctc::simd::splat(2.0f)};
+    v[which] = ctc::simd::splat(nan);
+    ctc::simd::store(out, ctc::simd::log_add(v[0], v[1], v[2]));
+    EXPECT_TRUE(std::isnan(out[0])) << "NaN in operand " << which;
+  }
+  ctc::simd::store(out, ctc::simd::log_add(ctc::simd::splat(-1.0f), ctc::simd::splat(-inf), ctc::simd::splat(2.0f)));
+  EXPECT_NEAR(out[0], std::log(std::exp(-1.0) + std::exp(2.0)), 1e-6);
+}
+
+TEST(SimdMath, LogAddMatchesScalarFormula) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  double worst = 0;
+  for (int i = 0; i < 4096; ++i) {
+    const float a = -0.37f * static_cast<float>(i % 97), b = -0.11f * static_cast<float>(i % 53) - 3.0f,
+                c = (i % 5 == 0) ? -std::numeric_limits<float>::infinity() : -0.05f * static_cast<float>(i % 31);
+    float out[8];
+    ctc::simd::store(out, ctc::simd::log_add(ctc::simd::splat(a), ctc::simd::splat(b), ctc::simd::splat(c)));
+    const double exact = std::log(std::exp(double(a)) + std::exp(double(b)) + std::exp(double(c)));
+    worst = std::max(worst, std::abs(out[0] - exact) / std::max(1.0, std::abs(exact)));
+  }
+  EXPECT_LT(worst, 1e-6);
+}
+
+}  // namespace
