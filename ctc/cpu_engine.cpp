@@ -49,10 +49,7 @@ void backward_sample_scalar(const Problem& p, const Acc* workspace, const Acc* n
   const int64_t length = p.target_lengths[n];
   const int64_t* target = p.targets + p.target_offsets[n];
   const Acc nll = nll_all[n];
-  if (frames == 0 || (zero_infinity && std::isinf(nll))) {
-    zero_gradient_frames<In, Acc>(g, n, 0, p.max_time, p.num_classes);
-    return;
-  }
+  if (trivial_gradient<In, Acc>(p, g, n, nll, zero_infinity)) return;
   const Acc scale = grad_nll[n];
   const Emissions<In, Acc> in(p, n, normalisers_of(p, const_cast<Acc*>(workspace), n));
   const int64_t states = math::num_states(length);

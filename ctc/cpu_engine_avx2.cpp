@@ -215,10 +215,7 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
   const int64_t length = p.target_lengths[n];
   const int64_t* target = p.targets + p.target_offsets[n];
   const float nll = nll_all[n];
-  if (frames == 0 || (zero_infinity && std::isinf(nll))) {
-    zero_gradient_frames<In, float>(g, n, 0, p.max_time, p.num_classes);
-    return;
-  }
+  if (trivial_gradient<In, float>(p, g, n, nll, zero_infinity)) return;
   const float scale = grad_nll[n];
   const Emissions<In, float> in(p, n, normalisers_of(p, const_cast<float*>(workspace), n));
   const int64_t states = math::num_states(length);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "ctc/emissions.h"
@@ -63,10 +64,33 @@ void fill_unused_workspace(const Problem& p, Acc* workspace, int64_t n, int64_t 
 }
 
 template <typename In, typename Acc>
-void zero_gradient_frames(const GradientOutput& g, int64_t n, int64_t from_t, int64_t to_t, int64_t num_classes) {
+void fill_gradient_frames(const GradientOutput& g, int64_t n, int64_t from_t, int64_t to_t, int64_t num_classes,
+                          Acc value) {
   In* base = static_cast<In*>(g.data) + n * g.stride_n;
   for (int64_t t = from_t; t < to_t; ++t)
-    for (int64_t c = 0; c < num_classes; ++c) store(base[t * g.stride_t + c * g.stride_c], Acc(0));
+    for (int64_t c = 0; c < num_classes; ++c) store(base[t * g.stride_t + c * g.stride_c], value);
+}
+
+template <typename In, typename Acc>
+void zero_gradient_frames(const GradientOutput& g, int64_t n, int64_t from_t, int64_t to_t, int64_t num_classes) {
+  fill_gradient_frames<In, Acc>(g, n, from_t, to_t, num_classes, Acc(0));
+}
+
+// Handles the samples whose gradient needs no recurrence: no frames, or an
+// infinite loss (zeroed with zero_infinity, NaN without). Returns true if done.
+template <typename In, typename Acc>
+bool trivial_gradient(const Problem& p, const GradientOutput& g, int64_t n, Acc nll, bool zero_infinity) {
+  const int64_t frames = p.input_lengths[n];
+  if (frames == 0 || (zero_infinity && std::isinf(nll))) {
+    zero_gradient_frames<In, Acc>(g, n, 0, p.max_time, p.num_classes);
+    return true;
+  }
+  if (math::gradient_undefined(nll, zero_infinity)) {
+    fill_gradient_frames<In, Acc>(g, n, 0, frames, p.num_classes, static_cast<Acc>(NAN));
+    zero_gradient_frames<In, Acc>(g, n, frames, p.max_time, p.num_classes);
+    return true;
+  }
+  return false;
 }
 
 // Per-class posterior sums of one frame -> that frame's gradient row.

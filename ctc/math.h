@@ -150,6 +150,14 @@ CTC_HD T max_ignoring_nan(T a, T b) {
   return b > a ? b : a;
 }
 
+// An infeasible sample (nll = +inf) has no defined gradient: without
+// zero_infinity every element of its valid frames is NaN, as in torch (with
+// zero_infinity it is 0). Every backend checks this before the posteriors.
+template <typename T>
+CTC_HD bool gradient_undefined(T nll, bool zero_infinity) {
+  return !zero_infinity && nll == -neg_inf<T>();
+}
+
 // Frames a target needs: one per label plus a blank between equal neighbours.
 CTC_HD int64_t min_frames_needed(const int64_t* target, int64_t target_length) {
   int64_t repeats = 0;

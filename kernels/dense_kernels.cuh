@@ -73,6 +73,10 @@ __global__ void __launch_bounds__(kGradientThreads)
       store(out, Acc(0));
       continue;
     }
+    if (math::gradient_undefined(nll, zero_infinity)) {
+      store(out, static_cast<Acc>(NAN));
+      continue;
+    }
     const int64_t offset = p.target_offsets[n];
     const int64_t states = math::num_states(p.target_lengths[n]);
     const Acc* post = posterior_all + alpha_offset(p.max_time, offset, n) + t * states;
