@@ -94,17 +94,6 @@ constexpr bool has_avx2_kernel() {
 #endif
 }
 
-// Calls fn(In{}, Acc{}) for the problem's dtype.
-template <typename Fn>
-void dispatch_dtype(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{}, float{});
-    case DType::kFloat64: return fn(double{}, double{});
-    case DType::kFloat16: return fn(half_t{}, float{});
-    case DType::kBFloat16: return fn(bfloat16_t{}, float{});
-  }
-}
-
 // Splits the samples into contiguous groups of similar work (T_n * S'_n, plus
 // the dense C work per frame) rather than equal counts, so threads finish
 // together when lengths are ragged. Each sample is still computed whole by one
@@ -171,7 +160,7 @@ int64_t cpu_scratch_elems(int64_t batch, int64_t num_classes, int64_t target_slo
 
 void cpu_forward(const Problem& p, void* workspace, void* nll, void* scratch, const ParallelFor& parallel_for) {
   const bool avx2 = active_cpu_kernel(p.dtype) == CpuKernel::kAvx2;
-  cpu::dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
+  dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
     using In = decltype(in_tag);
     using Acc = decltype(acc_tag);
     Acc* ws = static_cast<Acc*>(workspace);
@@ -188,7 +177,7 @@ void cpu_forward(const Problem& p, void* workspace, void* nll, void* scratch, co
 void cpu_backward(const Problem& p, const void* workspace, const void* nll, const void* grad_nll, bool zero_infinity,
                   void* scratch, const GradientOutput& grad, const ParallelFor& parallel_for) {
   const bool avx2 = active_cpu_kernel(p.dtype) == CpuKernel::kAvx2;
-  cpu::dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
+  dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
     using In = decltype(in_tag);
     using Acc = decltype(acc_tag);
     const Acc* ws = static_cast<const Acc*>(workspace);

@@ -110,4 +110,16 @@ CTC_HD void store(double& dst, double v) { dst = v; }
 CTC_HD void store(half_t& dst, float v) { dst = to_half(v); }
 CTC_HD void store(bfloat16_t& dst, float v) { dst = to_bfloat16(v); }
 
+// Calls fn(In{}, Acc{}) with the storage and accumulate types of `dtype`;
+// every backend dispatches through this one table.
+template <typename Fn>
+void dispatch_dtype(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat32: return fn(float{}, float{});
+    case DType::kFloat64: return fn(double{}, double{});
+    case DType::kFloat16: return fn(half_t{}, float{});
+    case DType::kBFloat16: return fn(bfloat16_t{}, float{});
+  }
+}
+
 }  // namespace ctc

@@ -9,20 +9,6 @@ CTC_DECLARE_CUDA_ENGINE(double, double)
 CTC_DECLARE_CUDA_ENGINE(half_t, float)
 CTC_DECLARE_CUDA_ENGINE(bfloat16_t, float)
 
-namespace {
-
-template <typename Fn>
-void dispatch_dtype(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{}, float{});
-    case DType::kFloat64: return fn(double{}, double{});
-    case DType::kFloat16: return fn(half_t{}, float{});
-    case DType::kBFloat16: return fn(bfloat16_t{}, float{});
-  }
-}
-
-}  // namespace
-
 void forward(const Problem& problem, int64_t max_states, void* workspace, void* nll, cudaStream_t stream) {
   dispatch_dtype(problem.dtype, [&](auto in, auto acc) {
     forward_impl<decltype(in), decltype(acc)>(problem, max_states, workspace, nll, stream);

@@ -71,13 +71,8 @@ at::Tensor ctc_backward_cpu(const at::Tensor& grad_nll, const at::Tensor& log_pr
   const at::Tensor nll_acc = nll.to(acc).contiguous();
   const at::Tensor grad_nll_acc = grad_nll.to(acc).contiguous();
   const at::Tensor workspace_c = workspace.contiguous();
-  ctc::GradientOutput out;
-  out.data = grad.data_ptr();
-  out.stride_t = grad.stride(batch_first ? 1 : 0);
-  out.stride_n = grad.stride(batch_first ? 0 : 1);
-  out.stride_c = grad.stride(2);
   ctc::cpu_backward(p, workspace_c.data_ptr(), nll_acc.data_ptr(), grad_nll_acc.data_ptr(), zero_infinity,
-                    scratch.data_ptr(), out, torch_parallel_for);
+                    scratch.data_ptr(), gradient_output(grad, batch_first), torch_parallel_for);
   return grad;
 }
 

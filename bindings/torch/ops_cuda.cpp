@@ -55,17 +55,8 @@ DeviceProblem make_device_problem(const at::Tensor& log_probs, const at::Tensor&
                               batch, log_probs.size(batch_first ? 1 : 0), targets.numel(), padded_width, safe,
                               temp.data_ptr(), temp_bytes, at::cuda::getCurrentCUDAStream());
 
+  d.problem = problem_for_input(log_probs, blank, batch_first, from_logits);
   ctc::Problem& p = d.problem;
-  p.max_time = log_probs.size(batch_first ? 1 : 0);
-  p.batch = batch;
-  p.num_classes = log_probs.size(2);
-  p.input = log_probs.data_ptr();
-  p.dtype = to_ctc_dtype(log_probs.scalar_type());
-  p.stride_t = log_probs.stride(batch_first ? 1 : 0);
-  p.stride_n = log_probs.stride(batch_first ? 0 : 1);
-  p.stride_c = log_probs.stride(2);
-  p.from_logits = from_logits;
-  p.blank = blank;
   p.targets = d.targets.data_ptr<int64_t>();
   p.target_offsets = safe.target_offsets;
   p.target_slots = targets.numel();
@@ -137,12 +128,8 @@ at::Tensor ctc_backward_cuda(const at::Tensor& grad_nll, const at::Tensor& log_p
     buffers.beta_rows = beta_rows.data_ptr();
     buffers.class_starts = class_starts.data_ptr<int32_t>();
     buffers.class_positions = class_positions.data_ptr<int32_t>();
-    ctc::GradientOutput out;
-    out.data = grad.data_ptr();
-    out.stride_t = grad.stride(batch_first ? 1 : 0);
-    out.stride_n = grad.stride(batch_first ? 0 : 1);
-    out.stride_c = grad.stride(2);
-    ctc::cuda::backward(p, d.max_states, zero_infinity, buffers, out, at::cuda::getCurrentCUDAStream());
+    ctc::cuda::backward(p, d.max_states, zero_infinity, buffers, gradient_output(grad, batch_first),
+                        at::cuda::getCurrentCUDAStream());
     return grad;
   });
 }

@@ -86,6 +86,30 @@ void check_arguments(const at::Tensor& log_probs, const at::Tensor& targets, con
   }
 }
 
+ctc::Problem problem_for_input(const at::Tensor& log_probs, int64_t blank, bool batch_first, bool from_logits) {
+  ctc::Problem p;
+  p.max_time = log_probs.size(batch_first ? 1 : 0);
+  p.batch = log_probs.size(batch_first ? 0 : 1);
+  p.num_classes = log_probs.size(2);
+  p.input = log_probs.data_ptr();
+  p.dtype = to_ctc_dtype(log_probs.scalar_type());
+  p.stride_t = log_probs.stride(batch_first ? 1 : 0);
+  p.stride_n = log_probs.stride(batch_first ? 0 : 1);
+  p.stride_c = log_probs.stride(2);
+  p.from_logits = from_logits;
+  p.blank = blank;
+  return p;
+}
+
+ctc::GradientOutput gradient_output(const at::Tensor& grad, bool batch_first) {
+  ctc::GradientOutput out;
+  out.data = grad.data_ptr();
+  out.stride_t = grad.stride(batch_first ? 1 : 0);
+  out.stride_n = grad.stride(batch_first ? 0 : 1);
+  out.stride_c = grad.stride(2);
+  return out;
+}
+
 HostProblem make_host_problem(const at::Tensor& log_probs, const at::Tensor& targets, const at::Tensor& input_lengths,
                               const at::Tensor& target_lengths, int64_t blank, bool batch_first, bool from_logits) {
   check_arguments(log_probs, targets, input_lengths, target_lengths, blank, batch_first);
@@ -110,17 +134,8 @@ HostProblem make_host_problem(const at::Tensor& log_probs, const at::Tensor& tar
     }
   }
 
+  host.problem = problem_for_input(log_probs, blank, batch_first, from_logits);
   ctc::Problem& p = host.problem;
-  p.max_time = log_probs.size(batch_first ? 1 : 0);
-  p.batch = batch;
-  p.num_classes = log_probs.size(2);
-  p.input = log_probs.data_ptr();
-  p.dtype = to_ctc_dtype(log_probs.scalar_type());
-  p.stride_t = log_probs.stride(batch_first ? 1 : 0);
-  p.stride_n = log_probs.stride(batch_first ? 0 : 1);
-  p.stride_c = log_probs.stride(2);
-  p.from_logits = from_logits;
-  p.blank = blank;
   p.targets = host.targets.data_ptr<int64_t>();
   p.target_offsets = offsets;
   p.target_slots = targets.numel();

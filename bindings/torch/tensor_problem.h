@@ -17,6 +17,13 @@ void check_arguments(const at::Tensor& log_probs, const at::Tensor& targets, con
 ctc::DType to_ctc_dtype(at::ScalarType type);
 at::ScalarType accumulate_scalar_type(at::ScalarType input_type);
 
+// Sizes, input pointer, dtype and strides of `log_probs` in (t, n, c) terms,
+// for time-major or batch-first layouts; the index arrays are left to the caller.
+ctc::Problem problem_for_input(const at::Tensor& log_probs, int64_t blank, bool batch_first, bool from_logits);
+
+// Where the backward pass writes: `grad` has the layout of log_probs.
+ctc::GradientOutput gradient_output(const at::Tensor& grad, bool batch_first);
+
 // A problem whose index arrays live on the host. The tensors keep the arrays
 // alive for as long as `problem` is used.
 struct HostProblem {
