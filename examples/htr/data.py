@@ -1,0 +1,332 @@
+"""Synthetic handwriting-like text lines: rendering, augmentation, splits, disk cache, batches.
+
+Every line is a pure function of (seed, split, index): the font, size, letter and word
+spacing, baseline wobble, slant, stroke width, elastic distortion, blur, background and
+noise are drawn from ``numpy.random.default_rng((seed, split_id, index))``. Generation
+therefore gives the same pixels whatever the number of worker processes, and the
+result is cached on disk (``build/htr-cache/<key>/<split>.npz``, key = hash of the
+parameters), so the second run starts at once.
+
+Splits hold whole font families out: the test split uses only ``TEST_FONTS`` (never
+seen in training) and text from a disjoint share of the fortunes and word list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import string
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+try:  # run as a package (python -m htr / tests) or as a script
+    from . import text as textgen
+except ImportError:  # pragma: no cover
+    import text as textgen  # type: ignore
+
+#: The characters the synthetic data uses (every listed font has all of them).
+CHARSET = string.ascii_letters + string.digits + " .,;:'\"!?-()&/"
+
+#: Font family -> files (Debian packages named in docs/htr.md). Families, not files, are split.
+FONT_FAMILIES: Dict[str, List[str]] = {
+    "dkg": ["truetype/fifthhorseman/dkg.ttf", "truetype/fifthhorseman/dkgBd.ttf",
+            "truetype/fifthhorseman/dkgIt.ttf", "truetype/fifthhorseman/dkgBI.ttf"],
+    "bwht-build": ["opentype/bwht/BecauseWeBuild-Regular.otf"],
+    "bwht-connect": ["opentype/bwht/BecauseWeConnect-Regular.otf"],
+    "bwht-create": ["opentype/bwht/BecauseWeCreate-Regular.otf"],
+    "bwht-learn": ["opentype/bwht/BecauseWeLearn-Regular.otf"],
+    "bwht-mentor": ["opentype/bwht/BecauseWeMentor-Regular.otf"],
+    "bwht-organize": ["opentype/bwht/BecauseWeOrganize-Regular.otf"],
+    "comic-neue": ["opentype/comic-neue/ComicNeue-Regular.otf", "opentype/comic-neue/ComicNeue-Italic.otf",
+                   "opentype/comic-neue/ComicNeue-Bold.otf", "opentype/comic-neue/ComicNeue-Light.otf"],
+    "dancing-script": ["opentype/dancingscript/DancingScript-Regular.otf",
+                       "opentype/dancingscript/DancingScript-Bold.otf"],
+    "kaushan-script": ["opentype/kaushanscript/KaushanScript-Regular.otf"],
+    "breip": ["truetype/breip/Breip.ttf"],
+    "ecolier": ["truetype/ecolier-court/Ecolier-court.ttf"],
+    "femkeklaver": ["truetype/femkeklaver/femkeklaver.ttf"],
+    "humor-sans": ["truetype/humor-sans/Humor-Sans.ttf"],
+    "kristi": ["truetype/kristi/Kristi.ttf"],
+    "rufscript": ["truetype/rufscript/Rufscript010.ttf"],
+    "sj-delphine": ["truetype/sjfonts/Delphine.ttf"],
+    "sj-stevehand": ["truetype/sjfonts/SteveHand.ttf"],
+}
+#: Families whose lower-case letters are capitals (the text is upper-cased for them).
+CAPS_FAMILIES = frozenset({"bwht-build", "bwht-connect", "bwht-create", "bwht-learn", "bwht-mentor",
+                           "bwht-organize", "humor-sans"})
+#: Families held out for the test split.
+TEST_FONTS = ("humor-sans", "breip", "sj-stevehand")
+FONT_ROOT = "/usr/share/fonts"
+SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
+CACHE_VERSION = 3
+
+
+def font_files(families: Sequence[str], root: str = FONT_ROOT) -> List[str]:
+    """The installed files of these families (missing ones are skipped)."""
+    out = []
+    for fam in families:
+        for rel in FONT_FAMILIES[fam]:
+            path = os.path.join(root, rel)
+            if os.path.exists(path):
+                out.append(path)
+    return out
+
+
+def split_fonts(split: str, test_fonts: Sequence[str] = TEST_FONTS) -> List[Tuple[str, List[str]]]:
+    """(family, files) of the installed families of a split: the test fonts, or all others."""
+    fams = [f for f in FONT_FAMILIES if (f in test_fonts) == (split == "test")]
+    out = [(f, font_files([f])) for f in fams]
+    out = [(f, files) for f, files in out if files]
+    if not out:
+        raise FileNotFoundError(
+            f"no font of {fams} under {FONT_ROOT}: install the Debian font packages (scripts/setup.sh)"
+        )
+    return out
+
+
+@dataclass
+class GenConfig:
+    """What determines the generated data (all of it goes into the cache key)."""
+
+    seed: int = 0
+    height: int = 32
+    n_train: int = 12000
+    n_val: int = 300
+    n_test: int = 600
+    min_chars: int = 6
+    max_chars: int = 40
+    test_fonts: Tuple[str, ...] = TEST_FONTS
+    augment: bool = True
+    version: int = CACHE_VERSION
+
+    def key(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:12]
+
+    def count(self, split: str) -> int:
+        return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[split]
+
+
+# ---- rendering ------------------------------------------------------------------------------
+
+_FONT_CACHE: Dict[Tuple[str, int], ImageFont.FreeTypeFont] = {}
+
+
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    key = (path, size)
+    if key not in _FONT_CACHE:
+        _FONT_CACHE[key] = ImageFont.truetype(path, size)
+    return _FONT_CACHE[key]
+
+
+def render_line(text: str, font_path: str, rng: np.random.Generator, height: int = 32, augment: bool = True) -> np.ndarray:
+    """One text line as a uint8 (height, width) image, dark ink on light paper."""
+    size = int(rng.integers(38, 56))
+    font = _font(font_path, size)
+    stroke = int(rng.choice([0, 0, 0, 1, 1, 2])) if augment else 0
+    char_gap = float(rng.uniform(-1.5, 4.0)) if augment else 0.0
+    word_gap = float(rng.uniform(0.2, 0.6)) * size if augment else 0.3 * size
+    wobble = float(rng.uniform(0, 3.0)) if augment else 0.0
+    per_char = augment and rng.random() < 0.5
+    pad = size
+    canvas_w = int(sum(font.getlength(c) for c in text) + len(text) * (abs(char_gap) + stroke * 2 + 2) + word_gap * (text.count(" ") + 1) + 2 * pad)
+    img = Image.new("L", (max(canvas_w, 8), int(size * 2.2)), 0)
+    draw = ImageDraw.Draw(img)
+    x, y0 = float(pad), size * 0.45
+    for wi, word in enumerate(text.split(" ")):
+        if wi:
+            x += word_gap
+        y = y0 + float(rng.normal(0, wobble))
+        if per_char:
+            for c in word:
+                draw.text((x, y + float(rng.normal(0, wobble / 3))), c, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+                x += font.getlength(c) + char_gap + stroke
+        else:
+            draw.text((x, y), word, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+            x += font.getlength(word) + stroke * 2
+    if augment:  # slant: shear around the vertical centre
+        shear = float(rng.uniform(-0.35, 0.35))
+        w, h = img.size
+        img = img.transform((w + int(abs(shear) * h) + 2, h), Image.AFFINE,
+                            (1, shear, -max(shear, 0) * h, 0, 1, 0), resample=Image.BILINEAR)
+    arr = np.asarray(img)
+    ys, xs = np.nonzero(arr > 40)
+    if len(xs) == 0:
+        return np.full((height, height), 255, np.uint8)
+    m = int(size * 0.12) + 2
+    arr = arr[max(ys.min() - m, 0): ys.max() + m + 1, max(xs.min() - m, 0): xs.max() + m + 1]
+    h, w = arr.shape
+    stretch = float(rng.uniform(0.8, 1.2)) if augment else 1.0
+    new_w = max(int(round(w * height / h * stretch)), 8)
+    ink = np.asarray(Image.fromarray(arr).resize((new_w, height), Image.BILINEAR), np.float32) / 255.0
+    if augment:
+        ink = _elastic(ink, rng)
+        if rng.random() < 0.5:
+            radius = float(rng.uniform(0.3, 1.0))
+            ink = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
+        paper = _paper(ink.shape, rng)
+        ink_level = float(rng.uniform(0, 90))
+        out = paper * (1 - ink) + ink_level * ink
+        out += rng.normal(0, float(rng.uniform(0, 12)), ink.shape)
+    else:
+        out = 255.0 * (1 - ink)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _smooth_field(shape, rng, cells_x: int, cells_y: int, amp: float) -> np.ndarray:
+    coarse = rng.normal(0, amp, (cells_y, cells_x)).astype(np.float32)
+    return np.asarray(Image.fromarray(coarse, mode="F").resize((shape[1], shape[0]), Image.BICUBIC))
+
+
+def _elastic(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Elastic distortion: a smooth random displacement field, bilinear resampling."""
+    h, w = ink.shape
+    amp = float(rng.uniform(0.3, 1.6))
+    cx = max(w // 24, 2)
+    dx = _smooth_field(ink.shape, rng, cx, 3, amp)
+    dy = _smooth_field(ink.shape, rng, cx, 3, amp * 0.7)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sx = np.clip(xx + dx, 0, w - 1)
+    sy = np.clip(yy + dy, 0, h - 1)
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = sx - x0, sy - y0
+    return (ink[y0, x0] * (1 - fx) * (1 - fy) + ink[y0, x1] * fx * (1 - fy)
+            + ink[y1, x0] * (1 - fx) * fy + ink[y1, x1] * fx * fy)
+
+
+def _paper(shape, rng: np.random.Generator) -> np.ndarray:
+    """A light background: a level, a gentle gradient and low-frequency stains."""
+    h, w = shape
+    level = float(rng.uniform(170, 255))
+    grad = np.linspace(0, float(rng.uniform(-30, 30)), w, dtype=np.float32)[None, :]
+    stains = _smooth_field(shape, rng, max(w // 40, 2), 2, float(rng.uniform(0, 12)))
+    return np.clip(level + grad + stains, 100, 255)
+
+
+# ---- generation and cache -------------------------------------------------------------------
+
+
+def _render_chunk(job):
+    cfg_dict, split, start, lines, fonts = job
+    cfg = GenConfig(**cfg_dict)
+    out = []
+    for k, line in enumerate(lines):
+        idx = start + k
+        rng = np.random.default_rng((cfg.seed, SPLIT_IDS[split], idx))
+        family, files = fonts[int(rng.integers(len(fonts)))]
+        font = files[int(rng.integers(len(files)))]
+        if family in CAPS_FAMILIES:
+            line = line.upper()
+        out.append((render_line(line, font, rng, cfg.height, cfg.augment), os.path.basename(font), line))
+    return out
+
+
+def generate_split(cfg: GenConfig, split: str, workers: int = 1, chunk: int = 256) -> dict:
+    """Render one split; returns {'images': [uint8 (H, W)], 'texts': [...], 'fonts': [...]}."""
+    n = cfg.count(split)
+    part = {"train": (-1, 10), "val": (0, 10), "test": (0, 10)}[split]
+    lines = textgen.make_lines(n, CHARSET, seed=cfg.seed * 1000 + SPLIT_IDS[split], min_chars=cfg.min_chars,
+                               max_chars=cfg.max_chars, part=part)
+    fonts = split_fonts(split, cfg.test_fonts)
+    jobs = [(asdict(cfg), split, s, lines[s: s + chunk], fonts) for s in range(0, n, chunk)]
+    if workers > 1 and len(jobs) > 1:
+        with get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_render_chunk, jobs)
+    else:
+        parts = [_render_chunk(j) for j in jobs]
+    items = [it for p in parts for it in p]
+    return {"images": [it[0] for it in items], "texts": [it[2] for it in items], "fonts": [it[1] for it in items]}
+
+
+def _save(path: str, data: dict) -> None:
+    widths = np.array([im.shape[1] for im in data["images"]], np.int64)
+    pixels = np.concatenate(data["images"], axis=1) if data["images"] else np.zeros((1, 0), np.uint8)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, pixels=pixels, widths=widths, texts=np.array(data["texts"], dtype=object).astype(str),
+             fonts=np.array(data["fonts"]).astype(str))
+    os.replace(tmp, path)
+
+
+def _load(path: str) -> dict:
+    z = np.load(path)
+    offsets = np.concatenate([[0], np.cumsum(z["widths"])])
+    pixels = z["pixels"]
+    images = [pixels[:, offsets[i]: offsets[i + 1]] for i in range(len(z["widths"]))]
+    return {"images": images, "texts": [str(t) for t in z["texts"]], "fonts": [str(f) for f in z["fonts"]]}
+
+
+def default_cache_dir() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.environ.get("HTR_CACHE", os.path.join(here, "..", "..", "build", "htr-cache"))
+
+
+def load_or_generate(cfg: GenConfig, split: str, cache_dir: Optional[str] = None, workers: int = 1, log=print) -> dict:
+    """A split from the disk cache, generating (and caching) it first if needed."""
+    cache_dir = os.path.abspath(cache_dir or default_cache_dir())
+    folder = os.path.join(cache_dir, cfg.key())
+    path = os.path.join(folder, f"{split}.npz")
+    if os.path.exists(path):
+        return _load(path)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(asdict(cfg), f, indent=1)
+    if log:
+        log(f"generating {cfg.count(split)} {split} lines into {path} ({workers} workers)")
+    data = generate_split(cfg, split, workers)
+    _save(path, data)
+    return data
+
+
+# ---- batches --------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    images: "torch.Tensor"  # noqa: F821  (N, 1, H, W) float, ink ~ 1, paper ~ 0
+    widths: "torch.Tensor"  # noqa: F821  (N,) real widths before padding
+    targets: "torch.Tensor"  # noqa: F821  (N, S) padded with 0
+    target_lengths: "torch.Tensor"  # noqa: F821
+    texts: List[str] = field(default_factory=list)
+
+
+def collate(images: Sequence[np.ndarray], texts: Sequence[str], tokenizer, min_width: int = 0, pad_to: int = 8) -> Batch:
+    import torch
+
+    height = images[0].shape[0]
+    widths = [im.shape[1] for im in images]
+    W = max(max(widths), min_width)
+    W = (W + pad_to - 1) // pad_to * pad_to
+    x = torch.zeros(len(images), 1, height, W)
+    for i, im in enumerate(images):
+        x[i, 0, :, : im.shape[1]] = 1.0 - torch.tensor(im, dtype=torch.float32) / 255.0
+    enc = [tokenizer.encode(t) for t in texts]
+    S = max(max((len(e) for e in enc), default=1), 1)
+    targets = torch.zeros(len(images), S, dtype=torch.long)
+    for i, e in enumerate(enc):
+        targets[i, : len(e)] = torch.tensor(e, dtype=torch.long)
+    return Batch(x, torch.tensor(widths), targets, torch.tensor([len(e) for e in enc]), list(texts))
+
+
+def batch_order(widths: Sequence[int], batch_size: int, rng: np.random.Generator, bucket: int = 32) -> List[List[int]]:
+    """Shuffled batches of lines of similar width (less padding): shuffle, sort within
+    groups of ``bucket`` batches, cut, shuffle the batches."""
+    idx = rng.permutation(len(widths))
+    group = batch_size * bucket
+    batches = []
+    for s in range(0, len(idx), group):
+        g = sorted(idx[s: s + group].tolist(), key=lambda i: widths[i])
+        batches += [g[k: k + batch_size] for k in range(0, len(g), batch_size)]
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def iterate_batches(data: dict, tokenizer, batch_size: int, rng: np.random.Generator, min_width: int = 0) -> Iterator[Batch]:
+    widths = [im.shape[1] for im in data["images"]]
+    for b in batch_order(widths, batch_size, rng):
+        yield collate([data["images"][i] for i in b], [data["texts"][i] for i in b], tokenizer, min_width)

@@ -1,0 +1,229 @@
+"""The HTR example trainer (examples/htr): data, loaders, tokenizer, model, training, DDP."""
+
+import json
+import os
+import socket
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+_EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+sys.path.insert(0, os.path.abspath(_EXAMPLES))
+
+from htr import data as synth  # noqa: E402
+from htr import loaders, model, train  # noqa: E402
+from htr.tokenizer import ForumTokenizer, Tokenizer  # noqa: E402
+
+HAVE_FONTS = all(synth.font_files([f]) for f in synth.TEST_FONTS)
+needs_fonts = pytest.mark.skipif(not HAVE_FONTS, reason="Debian handwriting fonts not installed (scripts/setup.sh)")
+TINY = ["--n-train", "48", "--n-val", "8", "--n-test", "8", "--max-chars", "12", "--batch-size", "8",
+        "--channels", "4,8,8,8", "--hidden", "16", "--layers", "1", "--no-progress", "--threads", "1",
+        "--gen-workers", "1"]
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory):
+    """The synthetic data of the TINY runs, generated once and shared (also by the DDP processes)."""
+    path = tmp_path_factory.mktemp("htr-cache")
+    args = train.parse_args(TINY)
+    cfg = synth.GenConfig(seed=args.seed, height=args.height, n_train=args.n_train, n_val=args.n_val,
+                          n_test=args.n_test, max_chars=args.max_chars)
+    for split in ("train", "val", "test"):
+        synth.load_or_generate(cfg, split, str(path), log=None)
+    return str(path)
+
+
+# ---- tokenizer -------------------------------------------------------------------------------------
+
+
+def test_tokenizer_roundtrip_and_blank():
+    tok = Tokenizer(synth.CHARSET)
+    assert len(tok) == len(synth.CHARSET) + 1 and tok.BLANK == 0
+    ids = tok.encode("Hello, World 42!")
+    assert 0 not in ids and min(ids) >= 1 and max(ids) < len(tok)
+    assert tok.decode(ids) == "Hello, World 42!"
+    assert tok.decode_ctc([0, 8, 8, 0, 8, 5, 5, 0]) == tok.decode([8, 8, 5])
+    assert Tokenizer.from_json(tok.to_json()).charset == tok.charset
+    assert tok.encode("a\u00e9b") == tok.encode("ab")
+    with pytest.raises(KeyError):
+        tok.encode("\u00e9", strict=True)
+
+
+def test_forum_tokenizer_collides_with_blank():
+    tok = ForumTokenizer(synth.CHARSET)
+    assert tok.encode(" ") == [0] and len(tok) == len(synth.CHARSET)
+
+
+# ---- synthetic data --------------------------------------------------------------------------------
+
+
+@needs_fonts
+def test_render_is_deterministic_and_test_fonts_held_out():
+    cfg = synth.GenConfig(seed=3, n_train=4, n_val=2, n_test=3, max_chars=14)
+    a = synth.generate_split(cfg, "train")
+    b = synth.generate_split(cfg, "train", workers=2, chunk=2)
+    assert a["texts"] == b["texts"]
+    assert all(np.array_equal(x, y) for x, y in zip(a["images"], b["images"]))
+    assert all(im.shape[0] == 32 and im.dtype == np.uint8 for im in a["images"])
+    t = synth.generate_split(cfg, "test")
+    test_files = {os.path.basename(f) for fam in synth.TEST_FONTS for f in synth.font_files([fam])}
+    assert set(t["fonts"]) <= test_files
+    assert not set(a["fonts"]) & test_files
+    widths = [im.shape[1] for im in a["images"]]
+    assert len(set(widths)) > 1
+
+
+@needs_fonts
+def test_cache_roundtrip(tmp_path):
+    cfg = synth.GenConfig(seed=1, n_train=4, n_val=2, n_test=2, max_chars=10)
+    first = synth.load_or_generate(cfg, "val", str(tmp_path), log=None)
+    assert (tmp_path / cfg.key() / "val.npz").exists()
+    again = synth.load_or_generate(cfg, "val", str(tmp_path), log=None)
+    assert first["texts"] == again["texts"]
+    assert all(np.array_equal(x, y) for x, y in zip(first["images"], again["images"]))
+    assert synth.GenConfig(seed=2).key() != synth.GenConfig(seed=1).key()
+
+
+def test_collate_and_batch_order():
+    tok = Tokenizer(synth.CHARSET)
+    ims = [np.full((32, w), 255, np.uint8) for w in (40, 100, 73)]
+    b = synth.collate(ims, ["ab", "hello", "x"], tok)
+    assert b.images.shape == (3, 1, 32, 104) and float(b.images.max()) == 0.0
+    assert b.widths.tolist() == [40, 100, 73] and b.target_lengths.tolist() == [2, 5, 1]
+    assert tok.decode(b.targets[1].tolist()) == "hello"
+    order = synth.batch_order(list(range(100)), 8, np.random.default_rng(0))
+    assert sorted(i for bt in order for i in bt) == list(range(100))
+
+
+# ---- loaders ---------------------------------------------------------------------------------------
+
+
+def _write_png(path, w, h=40):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.full((h, w), 200, np.uint8)).save(path)
+
+
+def test_iam_loader(tmp_path):
+    root = tmp_path / "iam"
+    (root / "ascii").mkdir(parents=True)
+    (root / "ascii" / "lines.txt").write_text(
+        "#--- IAM lines.txt ---\n"
+        "#\n"
+        "a01-000u-00 ok 154 19 408 746 1661 89 A|MOVE|to|stop|Mr.|Gaitskell|from\n"
+        "a01-000u-01 err 156 19 395 932 1850 105 nominating|any|more|Labour\n"
+        "b02-010-03 ok 170 8 100 200 300 60 Hello|there\n"
+    )
+    for lid, w in (("a01-000u-00", 300), ("a01-000u-01", 150), ("b02-010-03", 80)):
+        p = lid.split("-")
+        _write_png(str(root / "lines" / p[0] / f"{p[0]}-{p[1]}" / f"{lid}.png"), w)
+    d = loaders.load_iam(str(root), height=20)
+    assert d["texts"] == ["A MOVE to stop Mr. Gaitskell from", "nominating any more Labour", "Hello there"]
+    assert d["images"][0].shape == (20, 150) and d["images"][2].shape == (20, 40)
+    assert loaders.load_iam(str(root), only_ok=True)["ids"] == ["a01-000u-00", "b02-010-03"]
+    split = loaders.split_iam_ids(d["ids"], seed=0, val=0.34, test=0.34)
+    assert sorted(sum(split.values(), [])) == sorted(d["ids"])
+    forms = {k: {"-".join(i.split("-")[:2]) for i in v} for k, v in split.items()}
+    assert not (forms["train"] & forms["test"]) and not (forms["train"] & forms["val"])
+    assert {"a01-000u-00", "a01-000u-01"} <= set(split["train"]) or {"a01-000u-00", "a01-000u-01"}.isdisjoint(
+        split["train"]
+    )  # lines of one page stay together
+
+
+def test_tsv_loader_and_training(tmp_path):
+    for split, lines in (("train", ["abc", "ba", "cab", "a b"] * 2), ("test", ["ab", "ca"])):
+        rows = ["# image\ttext", ""]
+        for i, t in enumerate(lines):
+            _write_png(str(tmp_path / "img" / f"{split}{i}.png"), 20 + 8 * len(t), 16)
+            rows.append(f"img/{split}{i}.png\t{t}")
+        (tmp_path / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    d = loaders.load_tsv(str(tmp_path / "train.tsv"), height=32)
+    assert d["texts"][:2] == ["abc", "ba"] and d["images"][0].shape == (32, 88)
+    (tmp_path / "bad.tsv").write_text("no tab here\n")
+    with pytest.raises(ValueError, match="TAB"):
+        loaders.load_tsv(str(tmp_path / "bad.tsv"))
+    res = train.main(["--data", "tsv", "--data-dir", str(tmp_path), "--steps", "2", "--out", str(tmp_path / "run"),
+                      "--no-plots"] + TINY)
+    assert res["steps"] == 2 and 0 <= res["test_cer"]
+
+
+# ---- model -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pool", [2, 4, 8])
+def test_crnn_frames_match_output(pool):
+    m = model.CRNN(10, channels=(4, 8, 8, 8), hidden=8, layers=1, width_pool=pool).eval()
+    for w in (37, 64, 101):
+        out = m(torch.zeros(2, 1, 32, w))
+        assert out.shape == (w // pool, 2, 10)
+        assert m.frames(torch.tensor([w]))[0] == out.shape[0]
+        assert torch.allclose(out.exp().sum(-1), torch.ones(()), atol=1e-5)
+
+
+def test_forum_net_keeps_width_and_is_not_normalised():
+    m = model.ForumNet(10, channels=4, hidden=8)
+    out = m(torch.randn(2, 1, 32, 50))
+    assert out.shape == (50, 2, 10)
+    assert not any(isinstance(x, (torch.nn.MaxPool2d, torch.nn.ReLU, torch.nn.LeakyReLU)) for x in m.modules())
+
+
+# ---- training --------------------------------------------------------------------------------------
+
+
+def test_losses_agree():
+    g = torch.Generator().manual_seed(0)
+    lp = torch.randn(30, 3, 6, generator=g).log_softmax(-1)
+    tg = torch.randint(1, 6, (3, 5), generator=g)
+    a = train.compute_loss("torch", lp, tg, torch.tensor([30, 25, 20]), torch.tensor([5, 4, 3]))
+    b = train.compute_loss("torch_ctc", lp, tg, torch.tensor([30, 25, 20]), torch.tensor([5, 4, 3]))
+    assert torch.allclose(a, b, rtol=1e-4)
+    cer, wer = train.error_rates(["hello world", "abc"], ["helo world", "abc"])
+    assert cer == pytest.approx(1 / 14) and wer == pytest.approx(1 / 3)
+
+
+@needs_fonts
+@pytest.mark.parametrize("loss", ["torch_ctc"])
+def test_train_checkpoint_resume(tmp_path, loss, monkeypatch, tiny_cache):
+    monkeypatch.setenv("HTR_CACHE", tiny_cache)
+    out = tmp_path / "run"
+    res = train.main(["--steps", "3", "--eval-every", "2", "--loss", loss, "--out", str(out)] + TINY)
+    assert res["steps"] == 3 and res["loss"] == loss and 0 <= res["test_cer"] <= 5
+    for name in ("checkpoint.pt", "results.json", "curves.png", "test_samples.png"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "results.json").read_text())["steps"] == 3
+    ck = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ck["step"] == 3 and len(ck["history"]["loss"]) == 3
+    res2 = train.main(["--steps", "5", "--resume", str(out / "checkpoint.pt"), "--loss", loss, "--out", str(out),
+                       "--no-plots"] + TINY)
+    assert res2["steps"] == 5
+    assert len(torch.load(out / "checkpoint.pt", weights_only=False)["history"]["loss"]) == 5
+
+
+@needs_fonts
+def test_forum_recipe_runs_and_diagnoses(tmp_path, monkeypatch, tiny_cache, capsys):
+    monkeypatch.setenv("HTR_CACHE", tiny_cache)
+    res = train.main(["--recipe", "forum", "--steps", "2", "--out", str(tmp_path / "forum"), "--no-plots"] + TINY)
+    assert res["recipe"] == "forum" and res["steps"] == 2
+    out = capsys.readouterr().out
+    for needle in ("hard_coded", "normalisation", "blank_in_targets", "torch_ctc refuses", "layout (batch_first)",
+                   "infeasible", "label_out_of_range"):
+        assert needle in out, needle
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@needs_fonts
+def test_ddp_two_processes_gloo(tmp_path, monkeypatch, tiny_cache):
+    monkeypatch.setenv("HTR_CACHE", tiny_cache)
+    out = tmp_path / "ddp"
+    argv = ["--steps", "3", "--eval-every", "2", "--out", str(out), "--no-plots"] + TINY
+    torch.multiprocessing.spawn(train._spawn_entry, args=(2, argv, _free_port()), nprocs=2, join=True)
+    res = json.loads((out / "results.json").read_text())
+    assert res["world_size"] == 2 and res["steps"] == 3
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
