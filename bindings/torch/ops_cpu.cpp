@@ -4,6 +4,12 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include "ctc/cpu_engine.h"
 #include "ctc/workspace.h"
 #include "tensor_problem.h"
@@ -11,9 +17,34 @@
 namespace torch_ctc {
 namespace {
 
-// Spreads samples over torch's intra-op thread pool (torch.set_num_threads).
+// Spreads the engine's work chunks over torch.get_num_threads() threads.
+// at::parallel_for is not used: with torch's OpenMP backend it only runs in
+// parallel in code compiled with -fopenmp, and linking a second OpenMP runtime
+// next to torch's bundled one would ignore torch.set_num_threads. Chunks are
+// contiguous and each is computed by one thread, so results do not depend on
+// the thread count. Inside another parallel region this runs serially.
 void torch_parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
-  at::parallel_for(0, n, 1, body);
+  const int64_t threads = std::min<int64_t>(n, at::in_parallel_region() ? 1 : at::get_num_threads());
+  if (threads <= 1) {
+    if (n > 0) body(0, n);
+    return;
+  }
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto run = [&](int64_t k) {
+    try {
+      body(k * n / threads, (k + 1) * n / threads);
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  workers.reserve(threads - 1);
+  for (int64_t k = 1; k < threads; ++k) workers.emplace_back(run, k);
+  run(0);
+  for (auto& worker : workers) worker.join();
+  if (error) std::rethrow_exception(error);
 }
 
 ctc::WorkspaceLayout workspace_layout(const ctc::Problem& p) {
