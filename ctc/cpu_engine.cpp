@@ -20,13 +20,8 @@ void forward_sample_scalar(const Problem& p, Acc* workspace, Acc* nll, int64_t n
   const int64_t length = p.target_lengths[n];
   const int64_t* target = p.targets + p.target_offsets[n];
   Acc* normaliser = normalisers_of(p, workspace, n);
-  if (frames == 0) {
-    nll[n] = math::nll_without_frames<Acc>(length);
-    fill_unused_workspace(p, workspace, n, 0, normaliser);
-    return;
-  }
   const Emissions<In, Acc> in(p, n, normaliser);
-  if (normaliser) frame_normalisers(in, frames, normaliser);
+  if (!begin_forward_sample(p, workspace, nll, n, in)) return;
 
   const int64_t states = math::num_states(length);
   Acc* alpha = workspace + alpha_offset(p.max_time, p.target_offsets[n], n);

@@ -170,13 +170,8 @@ void forward_sample_avx2(const Problem& p, float* workspace, float* nll, float* 
   const int64_t length = p.target_lengths[n];
   const int64_t* target = p.targets + p.target_offsets[n];
   float* normaliser = normalisers_of(p, workspace, n);
-  if (frames == 0) {
-    nll[n] = math::nll_without_frames<float>(length);
-    fill_unused_workspace(p, workspace, n, 0, normaliser);
-    return;
-  }
   const Emissions<In, float> in(p, n, normaliser);
-  if (normaliser) frame_normalisers(in, frames, normaliser);
+  if (!begin_forward_sample(p, workspace, nll, n, in)) return;
 
   const int64_t states = math::num_states(length);
   const int64_t padded = padded_states(states);

@@ -63,6 +63,21 @@ void fill_unused_workspace(const Problem& p, Acc* workspace, int64_t n, int64_t 
   if (normaliser) std::fill(normaliser + p.input_lengths[n], normaliser + p.max_time, Acc(0));
 }
 
+// The start of a sample's forward pass, shared by every CPU kernel: a sample
+// with no frames gets its loss at once (returns false, nothing more to do);
+// otherwise the frame normalisers of logits input are computed (returns true).
+template <typename In, typename Acc>
+bool begin_forward_sample(const Problem& p, Acc* workspace, Acc* nll, int64_t n, const Emissions<In, Acc>& in) {
+  Acc* normaliser = const_cast<Acc*>(in.normaliser);
+  if (p.input_lengths[n] == 0) {
+    nll[n] = math::nll_without_frames<Acc>(p.target_lengths[n]);
+    fill_unused_workspace(p, workspace, n, 0, normaliser);
+    return false;
+  }
+  if (normaliser) frame_normalisers(in, p.input_lengths[n], normaliser);
+  return true;
+}
+
 template <typename In, typename Acc>
 void fill_gradient_frames(const GradientOutput& g, int64_t n, int64_t from_t, int64_t to_t, int64_t num_classes,
                           Acc value) {
