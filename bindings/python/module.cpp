@@ -8,6 +8,7 @@
 
 #include "ctc/cpu_engine.h"
 #include "ctc/workspace.h"
+#include "torch_ctc/host_cache.h"
 
 namespace py = pybind11;
 
@@ -47,5 +48,19 @@ PYBIND11_MODULE(_C, m) {
         return std::string(ctc::cpu_kernel_name(ctc::active_cpu_kernel(d)));
       },
       py::arg("dtype") = "float32", "The CPU kernel that problems of this accumulate dtype use now.");
+  m.def("empty_host_cache", &ctc::empty_host_cache,
+        "Return the CPU operators' cached workspace and gradient blocks to the system.");
+  m.def(
+      "host_cache_info",
+      [] {
+        const ctc::HostCacheInfo info = ctc::host_cache_info();
+        py::dict out;
+        out["cached_bytes"] = info.cached_bytes;
+        out["limit_bytes"] = info.limit_bytes;
+        out["hits"] = info.hits;
+        out["misses"] = info.misses;
+        return out;
+      },
+      "Bytes held for reuse, the limit (TORCH_CTC_HOST_CACHE_MB), and allocations served from it or not.");
   m.attr("__version__") = TORCH_CTC_VERSION;
 }

@@ -12,6 +12,7 @@
 
 #include "ctc/cpu_engine.h"
 #include "ctc/workspace.h"
+#include "host_cache.h"
 #include "tensor_problem.h"
 
 namespace torch_ctc {
@@ -76,7 +77,8 @@ std::tuple<at::Tensor, at::Tensor> ctc_forward_cpu(const at::Tensor& log_probs, 
   const auto acc = log_probs.options().dtype(accumulate_scalar_type(log_probs.scalar_type()));
   const int64_t elems = workspace_layout(host.problem).total_elems();
   check_host_allocation(elems, at::elementSize(acc.dtype().toScalarType()), "the forward workspace (alpha)");
-  at::Tensor workspace = at::empty({elems}, acc);
+  // Large buffers come from the host cache (see host_cache.h): no fresh page faults per call.
+  at::Tensor workspace = empty_cached_host({elems}, {1}, acc.dtype().toScalarType());
   at::Tensor nll = at::empty({host.problem.batch}, acc);
   at::Tensor scratch = at::empty({scratch_elems(host.problem)}, acc);
   ctc::cpu_forward(host.problem, workspace.data_ptr(), nll.data_ptr(), scratch.data_ptr(), torch_parallel_for);
@@ -97,7 +99,7 @@ at::Tensor ctc_backward_cpu(const at::Tensor& grad_nll, const at::Tensor& log_pr
                     "torch_ctc: nll and grad_nll must have one value per sample (N = ", p.batch, ")");
 
   check_host_allocation(log_probs.numel(), log_probs.element_size(), "the gradient w.r.t. log_probs");
-  at::Tensor grad = at::empty_like(log_probs);
+  at::Tensor grad = empty_cached_host_like(log_probs);
   at::Tensor scratch = at::empty({scratch_elems(p)}, log_probs.options().dtype(acc));
   const at::Tensor nll_acc = nll.to(acc).contiguous();
   const at::Tensor grad_nll_acc = grad_nll.to(acc).contiguous();

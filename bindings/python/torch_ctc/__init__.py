@@ -16,7 +16,26 @@ from .diagnostics import diagnose, set_warnings
 
 __version__ = _C.__version__
 
+
+def empty_host_cache() -> None:
+    """Return the blocks that the CPU operators keep for reuse to the system.
+
+    The CPU forward and backward passes take their large buffers (the alpha
+    workspace and the gradient) from a cache, so repeated calls do not pay fresh
+    page faults; it holds at most ``TORCH_CTC_HOST_CACHE_MB`` MiB (default 1024;
+    0 turns it off). See :func:`host_cache_info`.
+    """
+    _C.empty_host_cache()
+
+
+def host_cache_info() -> dict:
+    """``cached_bytes`` held for reuse now, ``limit_bytes``, and the ``hits`` and
+    ``misses`` of allocations served from the cache so far."""
+    return _C.host_cache_info()
+
+
 #: Prefix to put on CMAKE_PREFIX_PATH for ``find_package(torch_ctc)`` in C++ projects.
 cmake_prefix_path = _os.path.dirname(_os.path.abspath(__file__))
 
-__all__ = ["CTCLoss", "ctc_loss", "diagnose", "set_warnings", "cmake_prefix_path"]
+__all__ = ["CTCLoss", "ctc_loss", "diagnose", "set_warnings", "cmake_prefix_path", "empty_host_cache",
+           "host_cache_info"]
