@@ -80,9 +80,10 @@ class EmissionBlocks {
       : in_(in), target_(target), blank_(blank), states_(states), row_(rows.emission), index_(rows.index) {
     if constexpr (std::is_same_v<In, float>) {
       direct_ = in.stride_c >= 0 && in.num_classes * in.stride_c < (int64_t{1} << 31);
+      // Lanes at or past S get index -1: its sign bit masks them out of the gather.
       if (direct_)
         for (int64_t s = 0; s < padded; ++s)
-          index_[s] = static_cast<int32_t>((s < states ? math::state_label(target, s, blank) : 0) * in.stride_c);
+          index_[s] = s < states ? static_cast<int32_t>(math::state_label(target, s, blank) * in.stride_c) : -1;
     }
   }
 
@@ -90,7 +91,7 @@ class EmissionBlocks {
   void prepare(int64_t t, int64_t begin, int64_t end) {
     if (direct_) {
       frame_ = reinterpret_cast<const float*>(in_.base + t * in_.stride_t);
-      shift_ = simd::splat(in_.normaliser ? in_.normaliser[t] : 0.0f);
+      if (shifted_) shift_ = simd::splat(in_.normaliser[t]);
     } else {
       gather_emissions(in_, t, target_, blank_, begin, std::min(end, states_), row_);
     }
@@ -99,11 +100,10 @@ class EmissionBlocks {
   Vec8 block(int64_t s) const {
     if (!direct_) return simd::load(row_ + s);
     const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index_ + s));
-    const Vec8 e = Vec8{_mm256_i32gather_ps(frame_, idx, 4)} - shift_;
-    const __m256i lane = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(s)),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const Vec8 valid{_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(states_)), lane))};
-    return simd::select(valid, e, simd::neg_inf8());
+    // Masked-out lanes (index -1) keep the -inf source and read nothing.
+    const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(-1)));
+    const Vec8 e{_mm256_mask_i32gather_ps(_mm256_set1_ps(-INFINITY), frame_, idx, valid, 4)};
+    return shifted_ ? e - shift_ : e;
   }
 
  private:
@@ -113,6 +113,7 @@ class EmissionBlocks {
   float* row_;
   int32_t* index_;
   bool direct_ = false;
+  const bool shifted_ = in_.normaliser != nullptr;  // logits input: subtract the frame's logsumexp
   const float* frame_ = nullptr;
   Vec8 shift_{};
 };
@@ -224,34 +225,43 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
     if (math::can_skip_into(target, s + 2)) rows.skip_mask[s] = all_ones();
   float* class_posterior = sample_scratch(p, scratch, n) + kScratchRows * row_capacity(p, n);
   std::fill(class_posterior, class_posterior + p.num_classes, 0.0f);
-  float* posterior = rows.extra;  // alpha row t in, posteriors out
+  float* posterior = rows.extra;  // the live window's state posteriors of the current frame
   EmissionBlocks<In> emissions(in, target, p.blank, states, padded, rows);
 
   float* cur = rows.a;
   float* next = rows.b;
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i state_count = _mm256_set1_epi32(static_cast<int32_t>(states));
   for (int64_t t = frames - 1; t >= 0; --t) {
     const Window live = live_states(t, frames, states, padded);
+    const float* alpha_row = alpha + t * states;
+    // The posterior of eight states, computed as soon as their beta is: alpha
+    // is read straight from the workspace row, lanes past S masked out (they
+    // read nothing and come out 0, since their beta is -inf).
+    auto posterior_block = [&](int64_t s, Vec8 beta, Vec8 e) {
+      const __m256i valid = _mm256_cmpgt_epi32(state_count, _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(s)), lanes));
+      const Vec8 a{_mm256_maskload_ps(alpha_row + s, valid)};
+      simd::store(posterior + s, simd::state_posterior(a, beta, e, nll));
+    };
     if (t == frames - 1) {
       gather_emissions(in, t, target, p.blank, live.begin, std::min(live.end, states), rows.emission);
       for (int64_t s = std::max<int64_t>(states - 2, 0); s < states; ++s)
         cur[s] = math::beta_initial(s, states, rows.emission[s]);
+      for (int64_t s = live.begin; s < live.end; s += kLanes)
+        posterior_block(s, simd::load(cur + s), simd::load(rows.emission + s));
     } else {
       std::swap(cur, next);
       emissions.prepare(t, live.begin, live.end);
       for (int64_t s = live.begin; s < live.end; s += kLanes) {
         const Vec8 e = emissions.block(s);
         const Vec8 skip = simd::select(simd::load(rows.skip_mask + s), simd::load(next + s + 2), simd::neg_inf8());
-        simd::store(cur + s, math::combine_paths(simd::load(next + s), simd::load(next + s + 1), skip, e));
-        simd::store(rows.emission + s, e);  // for the posterior below
+        const Vec8 beta = math::combine_paths(simd::load(next + s), simd::load(next + s + 1), skip, e);
+        simd::store(cur + s, beta);
+        posterior_block(s, beta, e);
       }
     }
     // Posteriors outside the live window are exactly 0 (alpha or beta is -inf
-    // there), so only the window is computed and summed.
-    std::memcpy(posterior + live.begin, alpha + t * states + live.begin,
-                (std::min(live.end, states) - live.begin) * sizeof(float));
-    for (int64_t s = live.begin; s < live.end; s += kLanes)
-      simd::store(posterior + s, simd::state_posterior(simd::load(posterior + s), simd::load(cur + s),
-                                                       simd::load(rows.emission + s), nll));
+    // there), so only the window is summed.
     const int64_t live_end = std::min(live.end, states);
     if (direct_gradient_row(in, g)) {
       write_gradient_row_direct(g, n, t, target, p.blank, in.num_classes, posterior, live.begin, live_end, scale);
@@ -264,8 +274,6 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
         class_posterior[math::state_label(target, s, p.blank)] += posterior[s];
       write_gradient_row(in, g, n, t, class_posterior, scale);
     }
-    // Lanes past S of the posterior row were computed from -inf: restore -inf for the next copy.
-    std::fill(posterior + states, posterior + padded, -INFINITY);
   }
   zero_gradient_frames<In, float>(g, n, frames, p.max_time, p.num_classes);
 }

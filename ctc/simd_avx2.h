@@ -1,11 +1,13 @@
 // Eight float lanes (AVX2 + FMA) with the operations the CTC recurrences need:
-// arithmetic, select, and exp/log accurate to a few ulp (Cephes polynomials).
+// arithmetic, select, and exp/log accurate to a few ulp (table-driven
+// argument reduction, short polynomials).
 // Include only from translation units compiled with -mavx2 -mfma.
 //
 // Error bounds (checked by tests/cpp/core_test and tests/python): exp8 has a
 // relative error below 2e-7 for results above 1.2e-38 (smaller results may
 // flush to 0, an absolute error below 1.2e-38); log8 has an absolute error
-// below 2e-7 on [0.5, 4] (our use: sums of three exps, in [1, 3]).
+// below 2e-7 on [0.5, 4] (our use: sums of three exps, in [1, 3]) and below
+// 2e-7 |log x| for other normal x.
 //
 // -inf means "impossible" and must stay exact: exp8(-inf) = 0, and a NaN
 // input always gives a NaN result (the min/max operand order below keeps
@@ -39,68 +41,100 @@ CTC_SIMD_INLINE Vec8 equal(Vec8 a, Vec8 b) { return {_mm256_cmp_ps(a.v, b.v, _CM
 CTC_SIMD_INLINE Vec8 operator|(Vec8 a, Vec8 b) { return {_mm256_or_ps(a.v, b.v)}; }
 CTC_SIMD_INLINE Vec8 neg_inf8() { return splat(-INFINITY); }
 
+namespace detail {
+
+// exp8 and log8 reduce their argument with an 8-entry table (one vpermps), so
+// their polynomials are short: the recurrences are latency-bound, and these
+// two sit on the critical path of every cell. Table entries are the float
+// nearest to the stated value.
+
+// 2^(j/8), j = 0..7.
+CTC_SIMD_INLINE __m256 exp2_eighths() {
+  return _mm256_setr_ps(1.000000000e+00f, 1.090507746e+00f, 1.189207077e+00f, 1.296839595e+00f, 1.414213538e+00f,
+                        1.542210817e+00f, 1.681792855e+00f, 1.834008098e+00f);
+}
+// For mantissas in [1 + j/8, 1 + (j+1)/8): 1/c_j with c_j = 1 + (2j+1)/16, and
+// -log of that float (so log(m) = log1p(m/c_j - 1) + log_c_j with no table error
+// beyond one rounding).
+CTC_SIMD_INLINE __m256 inverse_centres() {
+  return _mm256_setr_ps(9.411764741e-01f, 8.421052694e-01f, 7.619047761e-01f, 6.956521869e-01f, 6.399999857e-01f,
+                        5.925925970e-01f, 5.517241359e-01f, 5.161290169e-01f);
+}
+CTC_SIMD_INLINE __m256 log_centres() {
+  return _mm256_setr_ps(6.062461808e-02f, 1.718502492e-01f, 2.719337046e-01f, 3.629054725e-01f, 4.462871253e-01f,
+                        5.232481360e-01f, 5.947071314e-01f, 6.613985300e-01f);
+}
+
+// log(x) for finite x > 0 with a normal exponent (no special values).
+CTC_SIMD_INLINE __m256 log_normal(__m256 x) {
+  const __m256i bits = _mm256_castps_si256(x);
+  const __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+  const __m256 m = _mm256_castsi256_ps(
+      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000)));
+  const __m256i j = _mm256_and_si256(_mm256_srli_epi32(bits, 20), _mm256_set1_epi32(7));
+  // |r| <= 1/17: log1p(r) to degree 5 is within 7e-9.
+  const __m256 r = _mm256_fmsub_ps(m, _mm256_permutevar8x32_ps(inverse_centres(), j), _mm256_set1_ps(1.0f));
+  __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(0.2f), r, _mm256_set1_ps(-0.25f));
+  q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f / 3.0f));
+  q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(-0.5f));
+  const __m256 log1p_r = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r);
+  // e ln2 split in two (the high part has 9 bits, so e * high is exact).
+  const __m256 hi = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_permutevar8x32_ps(log_centres(), j));
+  const __m256 lo = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), log1p_r);
+  return _mm256_add_ps(hi, lo);
+}
+
+}  // namespace detail
+
 CTC_SIMD_INLINE Vec8 exp8(Vec8 in) {
+  // Clamped so the scale 2^n below stays representable: above 88.02 the result
+  // would overflow, and from -88 down it flushes to 0 (n = -127). The operand
+  // order keeps NaN (x86 min/max return the second operand if either is NaN).
   __m256 x = _mm256_min_ps(_mm256_set1_ps(88.02f), in.v);
-  x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
-  // x = n ln2 + r, |r| <= ln2 / 2; ln2 split in two for an exact n ln2.
-  const __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r);
-  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  x = _mm256_max_ps(_mm256_set1_ps(-88.0f), x);
+  // x = k ln2/8 + r with k = 8n + j rounded to nearest by the 1.5 * 2^23 trick,
+  // |r| <= ln2/16; ln2/8 split in two for an exact k ln2/8.
+  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  const __m256 k_big = _mm256_fmadd_ps(x, _mm256_set1_ps(11.5415603271f), magic);
+  const __m256 k = _mm256_sub_ps(k_big, magic);
+  const __m256i k_int = _mm256_sub_epi32(_mm256_castps_si256(k_big), _mm256_castps_si256(magic));
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.086669921875f), x);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.6524305e-5f), r);
+  // exp(r) to degree 4: within 1.3e-9 for |r| <= ln2/16.
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), r, _mm256_set1_ps(1.0f / 6.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256 table = _mm256_permutevar8x32_ps(detail::exp2_eighths(), _mm256_and_si256(k_int, _mm256_set1_epi32(7)));
   // 2^n from the exponent bits; n = -127 gives the bit pattern of 0 (flush).
-  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return {_mm256_mul_ps(y, _mm256_castsi256_ps(bits))};
+  const __m256i n = _mm256_srai_epi32(k_int, 3);
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
+  return {_mm256_mul_ps(_mm256_mul_ps(p, table), scale)};
 }
 
 CTC_SIMD_INLINE Vec8 log8(Vec8 in) {
-  const __m256 min_normal = _mm256_castsi256_ps(_mm256_set1_epi32(0x00800000));
-  __m256 x = _mm256_max_ps(min_normal, in.v);
-  __m256i exponent = _mm256_srli_epi32(_mm256_castps_si256(x), 23);
-  // Mantissa in [0.5, 1).
-  x = _mm256_or_ps(_mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(~0x7f800000))), _mm256_set1_ps(0.5f));
-  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(exponent, _mm256_set1_epi32(126)));
-  // Below sqrt(1/2): use 2x - 1 and one less in the exponent, keeping the argument near 0.
-  const __m256 small = _mm256_cmp_ps(x, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
-  e = _mm256_sub_ps(e, _mm256_and_ps(_mm256_set1_ps(1.0f), small));
-  x = _mm256_add_ps(_mm256_sub_ps(x, _mm256_set1_ps(1.0f)), _mm256_and_ps(x, small));
-  const __m256 z = _mm256_mul_ps(x, x);
-  __m256 y = _mm256_set1_ps(7.0376836292e-2f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.1514610310e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.1676998740e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.2420140846e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.4249322787e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.6668057665e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(2.0000714765e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-2.4999993993e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(3.3333331174e-1f));
-  y = _mm256_mul_ps(_mm256_mul_ps(y, x), z);
-  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
-  __m256 result = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(x, y));
-  // log(0) = -inf; NaN (and negative) inputs give NaN.
-  result = _mm256_blendv_ps(result, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(in.v, _mm256_setzero_ps(), _CMP_EQ_OQ));
-  return {_mm256_blendv_ps(result, _mm256_set1_ps(NAN), _mm256_cmp_ps(in.v, _mm256_setzero_ps(), _CMP_NGE_UQ))};
+  // Subnormals are read as the smallest normal (an error below 0.7 in the log).
+  const __m256 result = detail::log_normal(_mm256_max_ps(_mm256_castsi256_ps(_mm256_set1_epi32(0x00800000)), in.v));
+  // log(0) = -inf, log(+inf) = +inf; NaN (and negative) inputs give NaN.
+  __m256 out = _mm256_blendv_ps(result, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(in.v, _mm256_setzero_ps(), _CMP_EQ_OQ));
+  out = _mm256_blendv_ps(out, in.v, _mm256_cmp_ps(in.v, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
+  return {_mm256_blendv_ps(out, _mm256_set1_ps(NAN), _mm256_cmp_ps(in.v, _mm256_setzero_ps(), _CMP_NGE_UQ))};
 }
 
 // log(exp(a) + exp(b) + exp(c)) per lane, with math::log_add's rules: all -inf
 // gives -inf, any NaN gives NaN. Found by ADL from math::combine_paths<Vec8>.
 // The largest term contributes exp(0) = 1 exactly, so only the other two need
-// an exp: m + log(1 + exp(o1 - m) + exp(o2 - m)).
+// an exp: m + log(1 + exp(o1 - m) + exp(o2 - m)), and the log's argument lies
+// in [1, 3], where it needs no special-value handling.
 CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) {
   const __m256 hi_ab = _mm256_max_ps(a.v, b.v);
   const Vec8 m{_mm256_max_ps(hi_ab, c.v)};
   const Vec8 other1{_mm256_min_ps(hi_ab, c.v)};
   const Vec8 other2{_mm256_min_ps(a.v, b.v)};
-  const Vec8 shift = select(equal(m, neg_inf8()), splat(0.0f), m);  // all -inf: keep -inf - shift = -inf
+  // All -inf: shift by the lowest float instead, so -inf - shift = -inf and the sum is 1.
+  const Vec8 shift{_mm256_max_ps(m.v, _mm256_set1_ps(-3.402823466e+38f))};
   const Vec8 sum = splat(1.0f) + exp8(other1 - shift) + exp8(other2 - shift);
-  const Vec8 result = m + log8(sum);  // all -inf: -inf + log(1)
+  const Vec8 result = m + Vec8{detail::log_normal(sum.v)};  // all -inf: -inf + log(1)
   // min/max drop NaN operands; a NaN anywhere (or +inf meeting -inf) shows in the plain sum.
   const __m256 total = _mm256_add_ps(_mm256_add_ps(a.v, b.v), c.v);
   return select(Vec8{_mm256_cmp_ps(total, total, _CMP_UNORD_Q)}, Vec8{total}, result);

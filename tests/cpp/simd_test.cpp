@@ -40,6 +40,29 @@ TEST(SimdMath, ExpRelativeErrorBelow2e7) {
   EXPECT_LT(worst, 2e-7);
 }
 
+TEST(SimdMath, ExpRelativeErrorBelow2e7ForPositiveArguments) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const auto xs = sweep(0.0f, 88.0f, 1 << 16);
+  const auto ys = apply(&ctc::simd::exp8, xs);
+  double worst = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double exact = std::exp(static_cast<double>(xs[i]));
+    worst = std::max(worst, std::abs(ys[i] - exact) / exact);
+  }
+  EXPECT_LT(worst, 2e-7);
+}
+
+TEST(SimdMath, ExpFlushesOnlyBelowTheSmallestNormal) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const auto xs = sweep(-104.0f, -80.0f, 1 << 14);
+  const auto ys = apply(&ctc::simd::exp8, xs);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double exact = std::exp(static_cast<double>(xs[i]));
+    ASSERT_GE(ys[i], 0.0f) << xs[i];
+    ASSERT_LT(std::abs(ys[i] - exact), std::max(1.2e-38, 2e-7 * exact)) << xs[i];
+  }
+}
+
 TEST(SimdMath, LogAbsoluteErrorBelow2e7) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   const auto xs = sweep(0.5f, 4.0f, 1 << 16);  // sums of three exps lie in [1, 3]
@@ -47,6 +70,18 @@ TEST(SimdMath, LogAbsoluteErrorBelow2e7) {
   double worst = 0;
   for (size_t i = 0; i < xs.size(); ++i) worst = std::max(worst, std::abs(ys[i] - std::log(static_cast<double>(xs[i]))));
   EXPECT_LT(worst, 2e-7);
+}
+
+TEST(SimdMath, LogErrorOverTheNormalRange) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  std::vector<float> grid;
+  for (int i = 0; i < (1 << 16); ++i) grid.push_back(std::exp(-87.0f + 175.0f * static_cast<float>(i) / 65536.0f));
+  const std::vector<float>& xs = grid;
+  const auto ys = apply(&ctc::simd::log8, xs);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double exact = std::log(static_cast<double>(xs[i]));
+    ASSERT_LT(std::abs(ys[i] - exact), 2e-7 * std::max(1.0, std::abs(exact))) << xs[i];
+  }
 }
 
 TEST(SimdMath, SpecialValues) {
@@ -61,6 +96,12 @@ TEST(SimdMath, SpecialValues) {
   EXPECT_EQ(out[0], -inf);
   ctc::simd::store(out, ctc::simd::log8(ctc::simd::splat(nan)));
   EXPECT_TRUE(std::isnan(out[0]));
+  ctc::simd::store(out, ctc::simd::log8(ctc::simd::splat(-1.0f)));
+  EXPECT_TRUE(std::isnan(out[0]));
+  ctc::simd::store(out, ctc::simd::log8(ctc::simd::splat(inf)));
+  EXPECT_EQ(out[0], inf);
+  ctc::simd::store(out, ctc::simd::exp8(ctc::simd::splat(inf)));
+  EXPECT_GT(out[0], 1e38f);  // clamped to exp(88.02), the largest value the scale allows
   // log_add keeps -inf exact and propagates NaN from any operand.
   ctc::simd::store(out, ctc::simd::log_add(ctc::simd::splat(-inf), ctc::simd::splat(-inf), ctc::simd::splat(-inf)));
   EXPECT_EQ(out[0], -inf);
