@@ -4,6 +4,7 @@
 // neighbours need no per-cell branches; the combination step itself is
 // math::combine_paths instantiated for eight lanes. Compiled with -mavx2
 // -mfma and only called after a runtime CPU check (cpu_engine.cpp).
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -97,6 +98,17 @@ class EmissionBlocks {
     }
   }
 
+  // Asks for frame t's input row ahead of its use: rows of one sample lie
+  // N * C apart, a stride the hardware prefetchers do not follow, and with
+  // many classes (asr-bpe: 4 KB rows, 64 MB of input) the gathers would
+  // otherwise wait on memory at the start of every frame.
+  void prefetch(int64_t t) const {
+    if (in_.stride_c != 1) return;
+    const char* row = reinterpret_cast<const char*>(in_.base + t * in_.stride_t);
+    const int64_t bytes = in_.num_classes * static_cast<int64_t>(sizeof(In));
+    for (int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(row + offset, 0, 3);
+  }
+
   Vec8 block(int64_t s) const {
     if (!direct_) return simd::load(row_ + s);
     const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index_ + s));
@@ -144,9 +156,38 @@ bool direct_gradient_row(const Emissions<In, float>& in, const GradientOutput& g
   return std::is_same_v<In, float> && !in.normaliser && g.stride_c == 1;
 }
 
+// The gradient row is written whole (fill, then the posteriors): ask for it
+// in exclusive state ahead, so the fill's stores do not queue behind misses.
+template <typename In>
+void prefetch_gradient_row(const GradientOutput& g, int64_t n, int64_t t, int64_t num_classes) {
+  if (g.stride_c != 1) return;
+  const In* row = static_cast<const In*>(g.data) + n * g.stride_n + t * g.stride_t;
+  const int64_t bytes = num_classes * static_cast<int64_t>(sizeof(In));
+  for (int64_t offset = 0; offset < bytes; offset += 64)
+    __builtin_prefetch(reinterpret_cast<const char*>(row) + offset, 1, 3);
+}
+
+// Copies a finished row to the gradient with non-temporal stores: no read of
+// the destination lines first, and no cache space spent on them.
+void stream_row(float* dst, const float* src, int64_t count) {
+  int64_t i = 0;
+  for (; i < count && (reinterpret_cast<uintptr_t>(dst + i) & 31) != 0; ++i) dst[i] = src[i];
+  for (; i + kLanes <= count; i += kLanes) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+  for (; i < count; ++i) dst[i] = src[i];
+}
+
+// A gradient much larger than the caches (asr-bpe: 64 MB) is written with
+// streaming stores, from a row built in scratch; a smaller one in place,
+// where it stays cached for the caller's next use of it.
+constexpr int64_t kStreamGradientBytes = int64_t{16} << 20;
+
+// `staging`: C floats of scratch to build the row in before streaming it out,
+// or null to build it in place.
 void write_gradient_row_direct(const GradientOutput& g, int64_t n, int64_t t, const int64_t* target, int64_t blank,
-                               int64_t num_classes, const float* posterior, int64_t begin, int64_t end, float scale) {
-  float* row = static_cast<float*>(g.data) + n * g.stride_n + t * g.stride_t;
+                               int64_t num_classes, const float* posterior, int64_t begin, int64_t end, float scale,
+                               float* staging) {
+  float* out = static_cast<float*>(g.data) + n * g.stride_n + t * g.stride_t;
+  float* row = staging != nullptr ? staging : out;
   std::fill(row, row + num_classes, 0.0f * scale);
   // Blank states are the even ones; begin is a multiple of 8, so lane parity is state parity.
   const Vec8 even_lanes{_mm256_castsi256_ps(_mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0))};
@@ -161,6 +202,7 @@ void write_gradient_row_direct(const GradientOutput& g, int64_t n, int64_t t, co
     if (!(s & 1)) blank_total += posterior[s];
   row[blank] -= blank_total * scale;
   for (int64_t i = begin / 2; 2 * i + 1 < end; ++i) row[target[i]] -= posterior[2 * i + 1] * scale;
+  if (staging != nullptr) stream_row(out, staging, num_classes);
 }
 
 }  // namespace
@@ -193,6 +235,7 @@ void forward_sample_avx2(const Problem& p, float* workspace, float* nll, float* 
     std::swap(cur, prev);
     const Window live = live_states(t, frames, states, padded);
     emissions.prepare(t, live.begin, live.end);
+    if (t + 1 < frames) emissions.prefetch(t + 1);
     for (int64_t s = live.begin; s < live.end; s += kLanes) {
       const Vec8 skip = simd::select(simd::load(rows.skip_mask + s), simd::load(prev + s - 2), simd::neg_inf8());
       simd::store(cur + s, math::combine_paths(simd::load(prev + s), simd::load(prev + s - 1), skip,
@@ -224,6 +267,8 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
   for (int64_t s = 0; s + 2 < states; ++s)
     if (math::can_skip_into(target, s + 2)) rows.skip_mask[s] = all_ones();
   float* class_posterior = sample_scratch(p, scratch, n) + kScratchRows * row_capacity(p, n);
+  const bool stream_gradient = direct_gradient_row(in, g) &&
+                               p.max_time * p.batch * p.num_classes * static_cast<int64_t>(sizeof(In)) >= kStreamGradientBytes;
   std::fill(class_posterior, class_posterior + p.num_classes, 0.0f);
   float* posterior = rows.extra;  // the live window's state posteriors of the current frame
   EmissionBlocks<In> emissions(in, target, p.blank, states, padded, rows);
@@ -252,6 +297,11 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
     } else {
       std::swap(cur, next);
       emissions.prepare(t, live.begin, live.end);
+      if (t > 0) {
+        emissions.prefetch(t - 1);
+        if (!stream_gradient) prefetch_gradient_row<In>(g, n, t - 1, in.num_classes);
+        for (int64_t s = live.begin; s < live.end; s += 16) __builtin_prefetch(alpha_row - states + s, 0, 3);
+      }
       for (int64_t s = live.begin; s < live.end; s += kLanes) {
         const Vec8 e = emissions.block(s);
         const Vec8 skip = simd::select(simd::load(rows.skip_mask + s), simd::load(next + s + 2), simd::neg_inf8());
@@ -264,7 +314,8 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
     // there), so only the window is summed.
     const int64_t live_end = std::min(live.end, states);
     if (direct_gradient_row(in, g)) {
-      write_gradient_row_direct(g, n, t, target, p.blank, in.num_classes, posterior, live.begin, live_end, scale);
+      write_gradient_row_direct(g, n, t, target, p.blank, in.num_classes, posterior, live.begin, live_end, scale,
+                                stream_gradient ? class_posterior : nullptr);
     } else {
       // Per class, in ascending state order (as the scalar engine). Only the
       // target's classes and blank are touched; the rest of the array stays 0.
@@ -275,6 +326,7 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
       write_gradient_row(in, g, n, t, class_posterior, scale);
     }
   }
+  if (stream_gradient) _mm_sfence();  // order the streaming stores before the caller's join
   zero_gradient_frames<In, float>(g, n, frames, p.max_time, p.num_classes);
 }
 

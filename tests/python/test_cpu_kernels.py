@@ -135,3 +135,22 @@ def test_double_backward_raises_clearly():
     loss = torch_ctc.ctc_loss(x.log_softmax(-1), torch.tensor([[1, 2], [3, 1]]), [5, 4], [2, 2])
     with pytest.raises(RuntimeError, match="double backward"):
         torch.autograd.grad(loss, x, create_graph=True)
+
+
+@requires_avx2
+@pytest.mark.parametrize("classes", [1024, 1023])
+def test_avx2_streamed_gradient_matches_scalar(classes):
+    """A gradient of 16 MiB or more is written with streaming stores from a
+    staged row (cpu_engine_avx2.cpp); 1023 classes makes most rows start off a
+    32-byte boundary, so the unaligned head and tail are exercised too."""
+    T, N, L = 520, 8, 40
+    x, targets, il, tl = problem(T, N, classes, L, seed=11)
+    assert T * N * classes * 4 >= 16 << 20
+    inp = x.log_softmax(-1)
+    a = run("auto", inp, targets, il, tl, zero_infinity=True)
+    s = run("scalar", inp, targets, il, tl, zero_infinity=True)
+    ref = run("scalar", inp.double(), targets, il, tl, zero_infinity=True)
+    assert_no_worse_than_scalar(a, s, ref)
+    # Frames past each sample's input length are exactly zero.
+    for n in range(N):
+        assert torch.count_nonzero(a[1][il[n]:, n]) == 0
