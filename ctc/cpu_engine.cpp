@@ -89,44 +89,54 @@ constexpr bool has_avx2_kernel() {
 #endif
 }
 
-// Splits the samples into contiguous groups of similar work (T_n * S'_n, plus
-// the dense C work per frame) rather than equal counts, so threads finish
-// together when lengths are ragged. Each sample is still computed whole by one
-// thread, so results do not depend on the split.
+// Spreads the samples over `parallel_for`'s chunks by work (T_n * S'_n plus
+// the dense C work per frame), not by count, so threads finish together when
+// lengths are ragged. Each sample is still computed whole by one thread, so
+// results do not depend on the split.
+//  - Small batches (at most kSingleSampleGroups samples): one chunk per sample,
+//    largest first. A parallel_for that hands out chunks in order as threads
+//    become free (the LibTorch binding's does) then schedules them
+//    longest-processing-time first, within 4/3 of the best split.
+//  - Larger batches: kGroupsPerBatch contiguous groups of similar total work.
+//  - Below kMinParallelWork, everything runs on the calling thread.
 void for_each_sample_balanced(const Problem& p, const ParallelFor& parallel_for,
                               const std::function<void(int64_t)>& body) {
   const int64_t batch = p.batch;
-  constexpr int64_t kGroupsPerBatch = 16;
-  const int64_t groups = std::min<int64_t>(batch, kGroupsPerBatch);
-  if (groups <= 1) {
-    parallel_for(batch, [&](int64_t begin, int64_t end) {
-      for (int64_t n = begin; n < end; ++n) body(n);
-    });
-    return;
-  }
-  std::vector<int64_t> bounds(groups + 1, batch);
-  std::vector<double> prefix(batch + 1, 0.0);
+  std::vector<double> work(batch);
+  double total = 0.0;
   for (int64_t n = 0; n < batch; ++n) {
     const double frames = static_cast<double>(std::max<int64_t>(p.input_lengths[n], 0));
     const double states = static_cast<double>(math::num_states(std::max<int64_t>(p.target_lengths[n], 0)));
-    prefix[n + 1] = prefix[n] + frames * (states + static_cast<double>(p.num_classes) / 4.0) + 1.0;
+    work[n] = frames * (states + static_cast<double>(p.num_classes) / 4.0) + 1.0;
+    total += work[n];
   }
-  // Below about a millisecond of work, starting threads and faulting fresh
-  // output pages from two threads at once cost more than they save
-  // (measured: htr-s, 3.3 ms on one thread against 5.0 ms on two).
-  constexpr double kMinParallelWork = 1e6;
-  if (prefix[batch] < kMinParallelWork) {
+  // Below this (about 0.1 ms of work) starting a thread costs more than it saves.
+  constexpr double kMinParallelWork = 5e4;
+  if (batch <= 1 || total < kMinParallelWork) {
     for (int64_t n = 0; n < batch; ++n) body(n);
     return;
   }
+  constexpr int64_t kSingleSampleGroups = 64;
+  if (batch <= kSingleSampleGroups) {
+    std::vector<int64_t> order(batch);
+    for (int64_t n = 0; n < batch; ++n) order[n] = n;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return work[a] > work[b]; });
+    parallel_for(batch, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) body(order[k]);
+    });
+    return;
+  }
+  constexpr int64_t kGroupsPerBatch = 32;
+  std::vector<int64_t> bounds(kGroupsPerBatch + 1, batch);
   bounds[0] = 0;
+  double prefix = 0.0;
   int64_t n = 0;
-  for (int64_t k = 1; k < groups; ++k) {
-    const double goal = prefix[batch] * static_cast<double>(k) / static_cast<double>(groups);
-    while (n < batch && prefix[n + 1] <= goal) ++n;
+  for (int64_t k = 1; k < kGroupsPerBatch; ++k) {
+    const double goal = total * static_cast<double>(k) / static_cast<double>(kGroupsPerBatch);
+    while (n < batch && prefix + work[n] <= goal) prefix += work[n++];
     bounds[k] = std::max(bounds[k - 1], n);
   }
-  parallel_for(groups, [&](int64_t begin, int64_t end) {
+  parallel_for(kGroupsPerBatch, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k)
       for (int64_t i = bounds[k]; i < bounds[k + 1]; ++i) body(i);
   });

@@ -1,9 +1,9 @@
 // The CPU engine: forward (alpha, loss) and backward (beta, gradient) for a
 // batch of CTC problems. Samples are independent; `parallel_for` decides how
-// they are spread over threads (the LibTorch binding passes at::parallel_for
-// so torch.set_num_threads is respected). Each sample is computed by exactly
-// one thread in a fixed order, so results are bitwise identical whatever the
-// thread count.
+// they are spread over threads (the LibTorch binding passes one that runs
+// chunks on torch.get_num_threads() threads, handing them out in order as
+// threads become free). Each sample is computed whole by exactly one thread,
+// so results are bitwise identical whatever the thread count.
 #pragma once
 
 #include <cstdint>

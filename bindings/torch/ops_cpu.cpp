@@ -5,6 +5,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -22,28 +23,32 @@ namespace {
 // at::parallel_for is not used: with torch's OpenMP backend it only runs in
 // parallel in code compiled with -fopenmp, and linking a second OpenMP runtime
 // next to torch's bundled one would ignore torch.set_num_threads. Chunks are
-// contiguous and each is computed by one thread, so results do not depend on
-// the thread count. Inside another parallel region this runs serially.
+// handed out one at a time, in order, to whichever thread is free (the engine
+// orders them largest first); each is computed by one thread, so results do
+// not depend on the thread count. Inside another parallel region this runs
+// serially.
 void torch_parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
   const int64_t threads = std::min<int64_t>(n, at::in_parallel_region() ? 1 : at::get_num_threads());
   if (threads <= 1) {
     if (n > 0) body(0, n);
     return;
   }
+  std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::mutex error_mutex;
-  auto run = [&](int64_t k) {
+  auto run = [&] {
     try {
-      body(k * n / threads, (k + 1) * n / threads);
+      for (int64_t k = next++; k < n; k = next++) body(k, k + 1);
     } catch (...) {
       const std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();
+      next = n;  // the others stop after their current chunk
     }
   };
   std::vector<std::thread> workers;
   workers.reserve(threads - 1);
-  for (int64_t k = 1; k < threads; ++k) workers.emplace_back(run, k);
-  run(0);
+  for (int64_t k = 1; k < threads; ++k) workers.emplace_back(run);
+  run();
   for (auto& worker : workers) worker.join();
   if (error) std::rethrow_exception(error);
 }

@@ -610,6 +610,19 @@ def test_thread_count_invariance(dtype, from_logits):
         assert torch.equal(g, base[red][1]), (n, red)
 
 
+@pytest.mark.parametrize("N, T, max_L", [(13, 400, 40), (90, 120, 30)])
+def test_thread_count_invariance_parallel_split(N, T, max_L):
+    """Problems big enough for the engine to split them over threads: one chunk
+    per sample, largest first (N <= 64), or contiguous groups of equal work."""
+    p = make_problem(seed=28, T=T, N=N, C=30, max_L=max_L)
+    results = []
+    for n in (1, 2, 3):
+        torch.set_num_threads(n)
+        results.append(_run_bits(p, torch.float32, False, "none"))
+    for l, g in results[1:]:
+        assert torch.equal(l, results[0][0]) and torch.equal(g, results[0][1])
+
+
 def test_batch_composition_invariance():
     """A sample's loss and gradient do not depend on the other samples in the batch."""
     p = make_problem(seed=27, T=30, N=6, C=8, max_L=10)
