@@ -6,6 +6,8 @@
 // -mfma and only called after a runtime CPU check (cpu_engine.cpp).
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 #include <type_traits>
 
 #include "ctc/cpu_engine_internal.h"
@@ -98,15 +100,11 @@ class EmissionBlocks {
     }
   }
 
-  // Asks for frame t's input row ahead of its use: rows of one sample lie
-  // N * C apart, a stride the hardware prefetchers do not follow, and with
-  // many classes (asr-bpe: 4 KB rows, 64 MB of input) the gathers would
-  // otherwise wait on memory at the start of every frame.
-  void prefetch(int64_t t) const {
-    if (in_.stride_c != 1) return;
-    const char* row = reinterpret_cast<const char*>(in_.base + t * in_.stride_t);
-    const int64_t bytes = in_.num_classes * static_cast<int64_t>(sizeof(In));
-    for (int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(row + offset, 0, 3);
+  // Frame t's input row as bytes, for SpreadPrefetch; empty unless the
+  // classes are contiguous.
+  std::pair<const void*, int64_t> row(int64_t t) const {
+    if (in_.stride_c != 1) return {nullptr, 0};
+    return {in_.base + t * in_.stride_t, in_.num_classes * static_cast<int64_t>(sizeof(In))};
   }
 
   Vec8 block(int64_t s) const {
@@ -146,6 +144,65 @@ Window live_states(int64_t t, int64_t frames, int64_t states, int64_t padded) {
   return {first / kLanes * kLanes, std::min(padded, (last / kLanes + 1) * kLanes)};
 }
 
+// Prefetches the rows the next frame will use, a few cache lines per block of
+// the current frame's loop. A sample's rows lie N * C apart, a stride the
+// hardware prefetchers do not follow, and with many classes (asr-bpe: 4 KB
+// rows, 64 MB of input) the next frame's gathers would otherwise start on
+// cold memory. Spreading the requests keeps them from filling the miss
+// buffers all at once (measured: all at the frame start stalled on them).
+template <typename In>
+int64_t input_bytes(const Problem& p) {
+  return p.max_time * p.batch * p.num_classes * static_cast<int64_t>(sizeof(In));
+}
+
+struct PrefetchRegion {
+  const void* begin;  // null: nothing to fetch
+  int64_t bytes;
+  bool write;  // fetch for ownership: the row is about to be written
+};
+
+class SpreadPrefetch {
+ public:
+  // Up to kBurstLines lines a frame are requested at once, right away
+  // (measured: best for htr-s, about 15 lines a frame); more are spread over
+  // the frame's `blocks` iterations, each of which then calls step().
+  SpreadPrefetch(std::initializer_list<PrefetchRegion> regions, int64_t blocks) {
+    constexpr int64_t kBurstLines = 32;
+    int64_t lines = 0;
+    for (const PrefetchRegion& r : regions)
+      if (r.begin != nullptr && r.bytes > 0) lines += (r.bytes + 63) / 64;
+    if (lines <= kBurstLines || blocks <= 0) {
+      for (const PrefetchRegion& r : regions)
+        for (int64_t offset = 0; r.begin != nullptr && offset < r.bytes; offset += 64) fetch(r, offset);
+      return;
+    }
+    for (const PrefetchRegion& r : regions)
+      if (r.begin != nullptr && r.bytes > 0 && count_ < kMaxRegions) regions_[count_++] = r;
+    per_step_ = (lines + blocks - 1) / blocks;
+  }
+  bool spreading() const { return per_step_ > 0; }
+  void step() {
+    for (int64_t i = 0; i < per_step_ && current_ < count_; ++i) {
+      PrefetchRegion& r = regions_[current_];
+      fetch(r, 0);
+      r.begin = static_cast<const char*>(r.begin) + 64;
+      r.bytes -= 64;
+      if (r.bytes <= 0) ++current_;
+    }
+  }
+
+ private:
+  static void fetch(const PrefetchRegion& r, int64_t offset) {
+    const char* line = static_cast<const char*>(r.begin) + offset;
+    if (r.write) __builtin_prefetch(line, 1, 3);
+    else __builtin_prefetch(line, 0, 3);
+  }
+  static constexpr int kMaxRegions = 3;
+  PrefetchRegion regions_[kMaxRegions];
+  int count_ = 0, current_ = 0;
+  int64_t per_step_ = 0;
+};
+
 // The common case -- log-probs input, float32, contiguous classes -- writes
 // the gradient row directly: fill with 0 * scale (so an inf/NaN incoming
 // gradient still poisons every class, as in the generic path), then subtract
@@ -154,17 +211,6 @@ Window live_states(int64_t t, int64_t frames, int64_t states, int64_t padded) {
 template <typename In>
 bool direct_gradient_row(const Emissions<In, float>& in, const GradientOutput& g) {
   return std::is_same_v<In, float> && !in.normaliser && g.stride_c == 1;
-}
-
-// The gradient row is written whole (fill, then the posteriors): ask for it
-// in exclusive state ahead, so the fill's stores do not queue behind misses.
-template <typename In>
-void prefetch_gradient_row(const GradientOutput& g, int64_t n, int64_t t, int64_t num_classes) {
-  if (g.stride_c != 1) return;
-  const In* row = static_cast<const In*>(g.data) + n * g.stride_n + t * g.stride_t;
-  const int64_t bytes = num_classes * static_cast<int64_t>(sizeof(In));
-  for (int64_t offset = 0; offset < bytes; offset += 64)
-    __builtin_prefetch(reinterpret_cast<const char*>(row) + offset, 1, 3);
 }
 
 // Copies a finished row to the gradient with non-temporal stores: no read of
@@ -235,8 +281,11 @@ void forward_sample_avx2(const Problem& p, float* workspace, float* nll, float* 
     std::swap(cur, prev);
     const Window live = live_states(t, frames, states, padded);
     emissions.prepare(t, live.begin, live.end);
-    if (t + 1 < frames) emissions.prefetch(t + 1);
+    const auto next_row = t + 1 < frames ? emissions.row(t + 1) : std::pair<const void*, int64_t>{nullptr, 0};
+    SpreadPrefetch prefetch({{next_row.first, next_row.second, false}}, (live.end - live.begin) / kLanes);
+    const bool spread = prefetch.spreading();
     for (int64_t s = live.begin; s < live.end; s += kLanes) {
+      if (spread) prefetch.step();
       const Vec8 skip = simd::select(simd::load(rows.skip_mask + s), simd::load(prev + s - 2), simd::neg_inf8());
       simd::store(cur + s, math::combine_paths(simd::load(prev + s), simd::load(prev + s - 1), skip,
                                                emissions.block(s)));
@@ -267,8 +316,8 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
   for (int64_t s = 0; s + 2 < states; ++s)
     if (math::can_skip_into(target, s + 2)) rows.skip_mask[s] = all_ones();
   float* class_posterior = sample_scratch(p, scratch, n) + kScratchRows * row_capacity(p, n);
-  const bool stream_gradient = direct_gradient_row(in, g) &&
-                               p.max_time * p.batch * p.num_classes * static_cast<int64_t>(sizeof(In)) >= kStreamGradientBytes;
+  // The gradient has the input's size.
+  const bool stream_gradient = direct_gradient_row(in, g) && input_bytes<In>(p) >= kStreamGradientBytes;
   std::fill(class_posterior, class_posterior + p.num_classes, 0.0f);
   float* posterior = rows.extra;  // the live window's state posteriors of the current frame
   EmissionBlocks<In> emissions(in, target, p.blank, states, padded, rows);
@@ -297,12 +346,19 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
     } else {
       std::swap(cur, next);
       emissions.prepare(t, live.begin, live.end);
-      if (t > 0) {
-        emissions.prefetch(t - 1);
-        if (!stream_gradient) prefetch_gradient_row<In>(g, n, t - 1, in.num_classes);
-        for (int64_t s = live.begin; s < live.end; s += 16) __builtin_prefetch(alpha_row - states + s, 0, 3);
-      }
+      // The next frame's input, alpha and (written whole, unless streamed) gradient rows.
+      const bool more = t > 0;
+      const auto next_row = more ? emissions.row(t - 1) : std::pair<const void*, int64_t>{nullptr, 0};
+      const void* next_gradient = more && !stream_gradient && g.stride_c == 1
+                                      ? static_cast<const In*>(g.data) + n * g.stride_n + (t - 1) * g.stride_t
+                                      : nullptr;
+      SpreadPrefetch prefetch({{next_row.first, next_row.second, false},
+                               {more ? alpha_row - states + live.begin : nullptr, (live.end - live.begin) * 4, false},
+                               {next_gradient, in.num_classes * static_cast<int64_t>(sizeof(In)), true}},
+                              (live.end - live.begin) / kLanes);
+      const bool spread = prefetch.spreading();
       for (int64_t s = live.begin; s < live.end; s += kLanes) {
+        if (spread) prefetch.step();
         const Vec8 e = emissions.block(s);
         const Vec8 skip = simd::select(simd::load(rows.skip_mask + s), simd::load(next + s + 2), simd::neg_inf8());
         const Vec8 beta = math::combine_paths(simd::load(next + s), simd::load(next + s + 1), skip, e);
