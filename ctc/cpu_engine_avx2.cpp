@@ -100,6 +100,10 @@ class EmissionBlocks {
     }
   }
 
+  // Per state, the offset of its class in an input (or gradient) row, when
+  // gathering directly; null otherwise.
+  const int32_t* class_offsets() const { return direct_ ? index_ : nullptr; }
+
   // Frame t's input row as bytes, for SpreadPrefetch; empty unless the
   // classes are contiguous.
   std::pair<const void*, int64_t> row(int64_t t) const {
@@ -172,8 +176,15 @@ class SpreadPrefetch {
     for (const PrefetchRegion& r : regions)
       if (r.begin != nullptr && r.bytes > 0) lines += (r.bytes + 63) / 64;
     if (lines <= kBurstLines || blocks <= 0) {
-      for (const PrefetchRegion& r : regions)
-        for (int64_t offset = 0; r.begin != nullptr && offset < r.bytes; offset += 64) fetch(r, offset);
+      for (const PrefetchRegion& r : regions) {
+        if (r.begin == nullptr) continue;
+        const char* line = static_cast<const char*>(r.begin);
+        const char* end = line + r.bytes;
+        if (r.write)
+          for (; line < end; line += 64) __builtin_prefetch(line, 1, 3);
+        else
+          for (; line < end; line += 64) __builtin_prefetch(line, 0, 3);
+      }
       return;
     }
     for (const PrefetchRegion& r : regions)
@@ -184,7 +195,7 @@ class SpreadPrefetch {
   void step() {
     for (int64_t i = 0; i < per_step_ && current_ < count_; ++i) {
       PrefetchRegion& r = regions_[current_];
-      fetch(r, 0);
+      fetch(r);
       r.begin = static_cast<const char*>(r.begin) + 64;
       r.bytes -= 64;
       if (r.bytes <= 0) ++current_;
@@ -192,10 +203,9 @@ class SpreadPrefetch {
   }
 
  private:
-  static void fetch(const PrefetchRegion& r, int64_t offset) {
-    const char* line = static_cast<const char*>(r.begin) + offset;
-    if (r.write) __builtin_prefetch(line, 1, 3);
-    else __builtin_prefetch(line, 0, 3);
+  static void fetch(const PrefetchRegion& r) {
+    if (r.write) __builtin_prefetch(r.begin, 1, 3);
+    else __builtin_prefetch(r.begin, 0, 3);
   }
   static constexpr int kMaxRegions = 3;
   PrefetchRegion regions_[kMaxRegions];
@@ -230,8 +240,8 @@ constexpr int64_t kStreamGradientBytes = int64_t{16} << 20;
 // `staging`: C floats of scratch to build the row in before streaming it out,
 // or null to build it in place.
 void write_gradient_row_direct(const GradientOutput& g, int64_t n, int64_t t, const int64_t* target, int64_t blank,
-                               int64_t num_classes, const float* posterior, int64_t begin, int64_t end, float scale,
-                               float* staging) {
+                               const int32_t* offsets, int64_t num_classes, const float* posterior, int64_t begin,
+                               int64_t end, float scale, float* staging) {
   float* out = static_cast<float*>(g.data) + n * g.stride_n + t * g.stride_t;
   float* row = staging != nullptr ? staging : out;
   std::fill(row, row + num_classes, 0.0f * scale);
@@ -247,7 +257,12 @@ void write_gradient_row_direct(const GradientOutput& g, int64_t n, int64_t t, co
   for (; s < end; ++s)
     if (!(s & 1)) blank_total += posterior[s];
   row[blank] -= blank_total * scale;
-  for (int64_t i = begin / 2; 2 * i + 1 < end; ++i) row[target[i]] -= posterior[2 * i + 1] * scale;
+  // Label states are the odd ones; `offsets` (the gather's int32 class offsets, when
+  // present) saves reading and scaling the int64 targets.
+  if (offsets != nullptr)
+    for (int64_t s = begin + 1; s < end; s += 2) row[offsets[s]] -= posterior[s] * scale;
+  else
+    for (int64_t i = begin / 2; 2 * i + 1 < end; ++i) row[target[i]] -= posterior[2 * i + 1] * scale;
   if (staging != nullptr) stream_row(out, staging, num_classes);
 }
 
@@ -370,8 +385,8 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
     // there), so only the window is summed.
     const int64_t live_end = std::min(live.end, states);
     if (direct_gradient_row(in, g)) {
-      write_gradient_row_direct(g, n, t, target, p.blank, in.num_classes, posterior, live.begin, live_end, scale,
-                                stream_gradient ? class_posterior : nullptr);
+      write_gradient_row_direct(g, n, t, target, p.blank, emissions.class_offsets(), in.num_classes, posterior,
+                                live.begin, live_end, scale, stream_gradient ? class_posterior : nullptr);
     } else {
       // Per class, in ascending state order (as the scalar engine). Only the
       // target's classes and blank are touched; the rest of the array stays 0.
