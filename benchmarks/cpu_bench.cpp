@@ -10,6 +10,7 @@
 //                    once, plus the dense gradient written for forward + backward.
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <functional>
@@ -26,19 +27,22 @@
 namespace ctc_bench {
 namespace {
 
-// Two contiguous halves of [0, n): the second on a fresh std::thread, the
-// first on the calling thread. A thread per call costs some tens of
-// microseconds, small next to the milliseconds of the named shapes.
+// Two threads (the calling one and a fresh std::thread) taking the chunks of
+// [0, n) one at a time, in order, as the LibTorch binding's parallel_for
+// does: the engine orders chunks largest first, so this is LPT scheduling. A
+// thread per call costs some tens of microseconds, small next to the
+// milliseconds of the named shapes.
 void two_thread_for(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
-  if (n <= 1) {
-    if (n == 1) body(0, 1);
-    return;
-  }
-  const int64_t mid = (n + 1) / 2;
-  std::thread worker(body, mid, n);
+  std::atomic<int64_t> next{0};
+  auto run = [&] {
+    for (int64_t k = next++; k < n; k = next++) body(k, k + 1);
+  };
+  if (n <= 1) return run();
+  std::thread worker(run);
   try {
-    body(0, mid);
+    run();
   } catch (...) {
+    next = n;
     worker.join();  // never let a joinable std::thread be destroyed
     throw;
   }
