@@ -55,6 +55,31 @@ FONT_FAMILIES: Dict[str, List[str]] = {
     "rufscript": ["truetype/rufscript/Rufscript010.ttf"],
     "sj-delphine": ["truetype/sjfonts/Delphine.ttf"],
     "sj-stevehand": ["truetype/sjfonts/SteveHand.ttf"],
+    # more training families (handwriting, marker and brush styles; scripts/apt-packages.txt)
+    "purisa": ["truetype/tlwg/Purisa.ttf", "truetype/tlwg/Purisa-Bold.ttf", "truetype/tlwg/Purisa-Oblique.ttf",
+               "truetype/tlwg/Purisa-BoldOblique.ttf"],
+    "lobster-two": ["opentype/lobstertwo/LobsterTwo-Regular.otf", "opentype/lobstertwo/LobsterTwo-Italic.otf",
+                    "opentype/lobstertwo/LobsterTwo-Bold.otf", "opentype/lobstertwo/LobsterTwo-BoldItalic.otf"],
+    "leckerli-one": ["truetype/leckerli-one/LeckerliOne-Regular.ttf"],
+    "cabin-sketch": ["truetype/cabinsketch/CabinSketch-Regular.ttf", "truetype/cabinsketch/CabinSketch-Bold.ttf"],
+    "fantasque": ["truetype/fantasque-sans/Normal/TTF/FantasqueSansMono-Regular.ttf",
+                  "truetype/fantasque-sans/Normal/TTF/FantasqueSansMono-Italic.ttf",
+                  "truetype/fantasque-sans/Normal/TTF/FantasqueSansMono-Bold.ttf"],
+    "staypuft": ["truetype/staypuft/StayPuft.ttf"],
+    "havana": ["opentype/havana/Havana-Regular.otf"],
+    "domestic-manners": ["truetype/dustin/Domestic_Manners.ttf"],
+    "junkyard": ["truetype/dustin/Junkyard.ttf"],
+    "nanum-pen": ["truetype/nanum/NanumPen.ttf"],
+    "nanum-brush": ["truetype/nanum/NanumBrush.ttf"],
+    "nanum-barunpen": ["truetype/nanum/NanumBarunpenR.ttf", "truetype/nanum/NanumBarunpenB.ttf"],
+    "seto": ["truetype/seto/setofont.ttf"],
+    "kiloji": ["truetype/kiloji/kiloji.ttf", "truetype/kiloji/kiloji_b.ttf", "truetype/kiloji/kiloji_d.ttf",
+               "truetype/kiloji/kiloji_p.ttf"],
+    # Hershey stroke fonts (hershey-fonts-data), drawn as pen strokes of random width
+    "hershey-script": ["../hershey-fonts/scripts.jhf", "../hershey-fonts/scriptc.jhf"],
+    "hershey-cursive": ["../hershey-fonts/cursive.jhf"],
+    "hershey-sans": ["../hershey-fonts/futural.jhf", "../hershey-fonts/futuram.jhf"],
+    "hershey-roman": ["../hershey-fonts/rowmans.jhf", "../hershey-fonts/timesi.jhf"],
 }
 #: Families whose lower-case letters are capitals (the text is upper-cased for them).
 CAPS_FAMILIES = frozenset({"bwht-build", "bwht-connect", "bwht-create", "bwht-learn", "bwht-mentor",
@@ -63,7 +88,7 @@ CAPS_FAMILIES = frozenset({"bwht-build", "bwht-connect", "bwht-create", "bwht-le
 TEST_FONTS = ("humor-sans", "breip", "sj-stevehand")
 FONT_ROOT = "/usr/share/fonts"
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-CACHE_VERSION = 3
+CACHE_VERSION = 7
 
 
 def font_files(families: Sequence[str], root: str = FONT_ROOT) -> List[str]:
@@ -105,7 +130,9 @@ class GenConfig:
     version: int = CACHE_VERSION
 
     def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        # the installed font files are part of the key: installing a font package re-renders
+        d = dict(asdict(self), fonts=[f for fam in FONT_FAMILIES for f in font_files([fam])])
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:12]
 
     def count(self, split: str) -> int:
@@ -114,27 +141,99 @@ class GenConfig:
 
 # ---- rendering ------------------------------------------------------------------------------
 
-_FONT_CACHE: Dict[Tuple[str, int], ImageFont.FreeTypeFont] = {}
+_FONT_CACHE: Dict[Tuple[str, int], object] = {}
 
 
-def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+class HersheyFont:
+    """A Hershey stroke font (``.jhf``, Debian's hershey-fonts-data) drawn as pen strokes.
+
+    Each line of the file is one glyph, ASCII 32 onwards: a 5-character number, a 3-character
+    vertex count, the left and right bearings, then coordinate pairs (``ord(c) - ord('R')``);
+    `` R`` lifts the pen. ``getlength`` and ``draw`` mimic the PIL font calls used here."""
+
+    _GLYPHS: Dict[str, Dict[str, tuple]] = {}
+
+    def __init__(self, path: str, size: int):
+        if path not in self._GLYPHS:
+            glyphs = {}
+            with open(path, encoding="latin-1") as f:
+                for k, line in enumerate(f):
+                    line = line.rstrip("\n")
+                    body = line[8:]
+                    if len(body) < 2:
+                        continue
+                    left, right = ord(body[0]) - 82, ord(body[1]) - 82
+                    strokes, cur = [], []
+                    for j in range(2, len(body) - 1, 2):
+                        pair = body[j: j + 2]
+                        if pair == " R":
+                            if cur:
+                                strokes.append(cur)
+                            cur = []
+                        else:
+                            cur.append((ord(pair[0]) - 82, ord(pair[1]) - 82))
+                    if cur:
+                        strokes.append(cur)
+                    glyphs[chr(32 + k)] = (left, right, strokes)
+            self._GLYPHS[path] = glyphs
+        self.glyphs = self._GLYPHS[path]
+        self.size = size
+        self.scale = size / 30.0  # capitals ~21 units high: about a TrueType capital at this size
+
+    def getlength(self, text: str) -> float:
+        return sum((self.glyphs[c][1] - self.glyphs[c][0]) * self.scale for c in text if c in self.glyphs)
+
+    def draw(self, draw: ImageDraw.ImageDraw, xy, text: str, stroke: int) -> None:
+        x, y = xy
+        width = max(int(round(self.size * 0.06)) + 2 * stroke, 1)
+        base = y + 12 * self.scale  # the glyphs' y = 0 is mid-height; put the capitals' top near y
+        for c in text:
+            if c not in self.glyphs:
+                continue
+            left, right, strokes = self.glyphs[c]
+            for st in strokes:
+                pts = [(x + (px - left) * self.scale, base + py * self.scale) for px, py in st]
+                if len(pts) == 1:
+                    pts = pts * 2
+                draw.line(pts, fill=255, width=width, joint="curve")
+            x += (right - left) * self.scale
+
+
+def _font(path: str, size: int):
     key = (path, size)
     if key not in _FONT_CACHE:
-        _FONT_CACHE[key] = ImageFont.truetype(path, size)
+        _FONT_CACHE[key] = HersheyFont(path, size) if path.endswith(".jhf") else ImageFont.truetype(path, size)
     return _FONT_CACHE[key]
 
 
-def render_line(text: str, font_path: str, rng: np.random.Generator, height: int = 32, augment: bool = True) -> np.ndarray:
-    """One text line as a uint8 (height, width) image, dark ink on light paper."""
+def _text(draw: ImageDraw.ImageDraw, xy, text: str, font, stroke: int) -> None:
+    if isinstance(font, HersheyFont):
+        font.draw(draw, xy, text, stroke)
+    else:
+        draw.text(xy, text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+
+
+def render_line(text: str, font_path: str, rng: np.random.Generator, height: int = 32, augment: bool = True,
+                extra: Optional[np.random.Generator] = None) -> np.ndarray:
+    """One text line as a uint8 (height, width) image, dark ink on light paper.
+
+    ``extra``: a second generator that turns on the training-only augmentation (each letter
+    its own size, thinned strokes, a wider range of horizontal stretch). Its draws come from
+    their own stream, so the val and test lines (rendered without it) are the same pixels
+    as before it existed, and a change to the training augmentation never changes them."""
     size = int(rng.integers(38, 56))
     font = _font(font_path, size)
     stroke = int(rng.choice([0, 0, 0, 1, 1, 2])) if augment else 0
+    extra = extra if augment else None
+    thin = extra is not None and stroke == 0 and extra.random() < 0.4  # erode the strokes
+    letter_size = extra is not None and extra.random() < 0.7
     char_gap = float(rng.uniform(-1.5, 4.0)) if augment else 0.0
     word_gap = float(rng.uniform(0.2, 0.6)) * size if augment else 0.3 * size
     wobble = float(rng.uniform(0, 3.0)) if augment else 0.0
     per_char = augment and rng.random() < 0.5
     pad = size
-    canvas_w = int(sum(font.getlength(c) for c in text) + len(text) * (abs(char_gap) + stroke * 2 + 2) + word_gap * (text.count(" ") + 1) + 2 * pad)
+    canvas_w = int(sum(font.getlength(c) for c in text) * (1.2 if letter_size else 1.0)
+                   + len(text) * (abs(char_gap) + stroke * 2 + 2) + word_gap * (text.count(" ") + 1) + 2 * pad)
     img = Image.new("L", (max(canvas_w, 8), int(size * 2.2)), 0)
     draw = ImageDraw.Draw(img)
     x, y0 = float(pad), size * 0.45
@@ -144,11 +243,17 @@ def render_line(text: str, font_path: str, rng: np.random.Generator, height: int
         y = y0 + float(rng.normal(0, wobble))
         if per_char:
             for c in word:
-                draw.text((x, y + float(rng.normal(0, wobble / 3))), c, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
-                x += font.getlength(c) + char_gap + stroke
+                cf, dy = font, float(rng.normal(0, wobble / 3))
+                if letter_size:  # glyph-level variation: each letter its own size
+                    cf = _font(font_path, int(round(size * float(extra.uniform(0.85, 1.15)))))
+                    dy += (size - cf.size) * 0.8
+                _text(draw, (x, y + dy), c, cf, stroke)
+                x += cf.getlength(c) + char_gap + stroke
         else:
-            draw.text((x, y), word, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+            _text(draw, (x, y), word, font, stroke)
             x += font.getlength(word) + stroke * 2
+    if thin:
+        img = img.filter(ImageFilter.MinFilter(3))
     if augment:  # slant: shear around the vertical centre
         shear = float(rng.uniform(-0.35, 0.35))
         w, h = img.size
@@ -162,6 +267,8 @@ def render_line(text: str, font_path: str, rng: np.random.Generator, height: int
     arr = arr[max(ys.min() - m, 0): ys.max() + m + 1, max(xs.min() - m, 0): xs.max() + m + 1]
     h, w = arr.shape
     stretch = float(rng.uniform(0.8, 1.2)) if augment else 1.0
+    if extra is not None:
+        stretch *= float(extra.uniform(0.85, 1.05))
     new_w = max(int(round(w * height / h * stretch)), 8)
     ink = np.asarray(Image.fromarray(arr).resize((new_w, height), Image.BILINEAR), np.float32) / 255.0
     if augment:
@@ -223,7 +330,8 @@ def _render_chunk(job):
         font = files[int(rng.integers(len(files)))]
         if family in CAPS_FAMILIES:
             line = line.upper()
-        out.append((render_line(line, font, rng, cfg.height, cfg.augment), os.path.basename(font), line))
+        extra = np.random.default_rng((cfg.seed, SPLIT_IDS[split], idx, 1)) if split == "train" else None
+        out.append((render_line(line, font, rng, cfg.height, cfg.augment, extra), os.path.basename(font), line))
     return out
 
 

@@ -77,6 +77,30 @@ def test_render_is_deterministic_and_test_fonts_held_out():
 
 
 @needs_fonts
+def test_training_augmentation_leaves_test_lines_alone():
+    # the training-only augmentation draws from its own generator: without it a line is the
+    # same pixels (so val/test never change when it is tuned); with it, a different line
+    font = synth.font_files([synth.TEST_FONTS[0]])[0]
+    plain = synth.render_line("Hello, World 42!", font, np.random.default_rng(5))
+    again = synth.render_line("Hello, World 42!", font, np.random.default_rng(5), extra=None)
+    assert np.array_equal(plain, again)
+    extra = [synth.render_line("Hello, World 42!", font, np.random.default_rng(5), extra=np.random.default_rng(k))
+             for k in range(4)]
+    assert any(e.shape != plain.shape or not np.array_equal(e, plain) for e in extra)
+
+
+@pytest.mark.skipif(not synth.font_files(["hershey-script"]), reason="hershey-fonts-data not installed")
+def test_hershey_stroke_font_covers_charset_and_renders():
+    path = synth.font_files(["hershey-script"])[0]
+    font = synth._font(path, 40)
+    assert isinstance(font, synth.HersheyFont)
+    assert set(synth.CHARSET) <= set(font.glyphs)
+    assert font.getlength("Hello") > font.getlength("Hi") > 0
+    im = synth.render_line("Hello, World 42!", path, np.random.default_rng(0))
+    assert im.shape[0] == 32 and im.shape[1] > 100 and im.min() < 128
+
+
+@needs_fonts
 def test_cache_roundtrip(tmp_path):
     cfg = synth.GenConfig(seed=1, n_train=4, n_val=2, n_test=2, max_chars=10)
     first = synth.load_or_generate(cfg, "val", str(tmp_path), log=None)
