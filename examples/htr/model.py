@@ -52,6 +52,8 @@ class CRNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) images -> (T, N, C) log-probabilities."""
+        if self.conv[0][0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)  # see train.py: faster convs on the CPU
         f = self.conv(x)  # (N, C4, H/16, W/p)
         n, c, h, w = f.shape
         f = f.reshape(n, c * h, w).permute(2, 0, 1)  # (T, N, F)

@@ -67,7 +67,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="forum: the broken setup of the forum post (see docs/pitfalls.md)")
     g.add_argument("--loss", choices=["torch_ctc", "torch"], default="torch_ctc")
     g.add_argument("--batch-size", type=int, default=16, help="per process")
-    g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (after warm-up)")
     g.add_argument("--weight-decay", type=float, default=1e-4)
     g.add_argument("--warmup", type=int, default=150, help="linear warm-up steps")
     g.add_argument("--clip", type=float, default=5.0, help="gradient norm clipping")
@@ -258,6 +258,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     else:
         channels = tuple(int(c) for c in args.channels.split(","))
         model = CRNN(len(tok), args.height, channels, args.hidden, args.layers, args.width_pool, args.dropout).to(device)
+        if device.type == "cpu":  # channels-last convolutions and pooling: ~20% faster steps for wider convs
+            model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         min_width = 0
     net = model
