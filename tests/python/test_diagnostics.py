@@ -50,6 +50,9 @@ def test_layout_positive(clean):
     assert "batch_first=True" in f.advice and "(N, T, C)" in f.message
     # the other checks ran on the corrected view: nothing else is reported
     assert r.codes == ["layout"] and r.T == T
+    # The header says the sizes come from the corrected layout, not the one the loss reads.
+    head = str(r).splitlines()[0]
+    assert "read as (T, N, C), checked as (N, T, C)" in head and f"T={T}" in head
 
 
 def test_layout_reverse_positive(clean):

@@ -150,7 +150,13 @@ class Report:
     def __str__(self) -> str:
         layout = "(N, T, C)" if self.batch_first else "(T, N, C)"
         dims = f"T={self.T}, N={self.N}, C={self.C}" if self.T is not None else "sizes unknown"
-        head = f"torch_ctc.diagnose: log_probs {tuple(self.shape)} read as {layout}, {dims}"
+        if "layout" in self:
+            # The sizes below come from the layout the lengths point to, not the one the loss reads.
+            other = "(T, N, C)" if self.batch_first else "(N, T, C)"
+            head = (f"torch_ctc.diagnose: log_probs {tuple(self.shape)} read as {layout}, "
+                    f"checked as {other} (see the layout finding): {dims}")
+        else:
+            head = f"torch_ctc.diagnose: log_probs {tuple(self.shape)} read as {layout}, {dims}"
         stat_bits = []
         for name in ("mean_logsumexp_over_C", "blank_argmax_share", "short_output_share", "mean_target_length"):
             if name in self.stats:
