@@ -148,17 +148,18 @@ Window live_states(int64_t t, int64_t frames, int64_t states, int64_t padded) {
   return {first / kLanes * kLanes, std::min(padded, (last / kLanes + 1) * kLanes)};
 }
 
+// Bytes of the whole input (and so of the gradient).
+template <typename In>
+int64_t input_bytes(const Problem& p) {
+  return p.max_time * p.batch * p.num_classes * static_cast<int64_t>(sizeof(In));
+}
+
 // Prefetches the rows the next frame will use, a few cache lines per block of
 // the current frame's loop. A sample's rows lie N * C apart, a stride the
 // hardware prefetchers do not follow, and with many classes (asr-bpe: 4 KB
 // rows, 64 MB of input) the next frame's gathers would otherwise start on
 // cold memory. Spreading the requests keeps them from filling the miss
 // buffers all at once (measured: all at the frame start stalled on them).
-template <typename In>
-int64_t input_bytes(const Problem& p) {
-  return p.max_time * p.batch * p.num_classes * static_cast<int64_t>(sizeof(In));
-}
-
 struct PrefetchRegion {
   const void* begin;  // null: nothing to fetch
   int64_t bytes;
@@ -348,7 +349,8 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
     // is read straight from the workspace row, lanes past S masked out (they
     // read nothing and come out 0, since their beta is -inf).
     auto posterior_block = [&](int64_t s, Vec8 beta, Vec8 e) {
-      const __m256i valid = _mm256_cmpgt_epi32(state_count, _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(s)), lanes));
+      const __m256i state = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(s)), lanes);
+      const __m256i valid = _mm256_cmpgt_epi32(state_count, state);
       const Vec8 a{_mm256_maskload_ps(alpha_row + s, valid)};
       simd::store(posterior + s, simd::state_posterior(a, beta, e, nll));
     };

@@ -116,9 +116,10 @@ CTC_SIMD_INLINE Vec8 log8(Vec8 in) {
   // Subnormals are read as the smallest normal (an error below 0.7 in the log).
   const __m256 result = detail::log_normal(_mm256_max_ps(_mm256_castsi256_ps(_mm256_set1_epi32(0x00800000)), in.v));
   // log(0) = -inf, log(+inf) = +inf; NaN (and negative) inputs give NaN.
-  __m256 out = _mm256_blendv_ps(result, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(in.v, _mm256_setzero_ps(), _CMP_EQ_OQ));
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 out = _mm256_blendv_ps(result, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(in.v, zero, _CMP_EQ_OQ));
   out = _mm256_blendv_ps(out, in.v, _mm256_cmp_ps(in.v, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
-  return {_mm256_blendv_ps(out, _mm256_set1_ps(NAN), _mm256_cmp_ps(in.v, _mm256_setzero_ps(), _CMP_NGE_UQ))};
+  return {_mm256_blendv_ps(out, _mm256_set1_ps(NAN), _mm256_cmp_ps(in.v, zero, _CMP_NGE_UQ))};
 }
 
 // log(exp(a) + exp(b) + exp(c)) per lane, with math::log_add's rules: all -inf
