@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <numeric>
 #include <vector>
 
 #include "ctc/cpu_engine_internal.h"
@@ -119,7 +120,7 @@ void for_each_sample_balanced(const Problem& p, const ParallelFor& parallel_for,
   constexpr int64_t kSingleSampleGroups = 64;
   if (batch <= kSingleSampleGroups) {
     std::vector<int64_t> order(batch);
-    for (int64_t n = 0; n < batch; ++n) order[n] = n;
+    std::iota(order.begin(), order.end(), int64_t{0});
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return work[a] > work[b]; });
     parallel_for(batch, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) body(order[k]);

@@ -15,7 +15,7 @@ namespace ctc::cpu {
 
 // Scratch rows per sample, each of `row_capacity` floats: enough for the
 // AVX2 kernels' padded rows (8 guard lanes on each side, states rounded up to
-// 8 lanes) -- previous row, current row, emissions, skip mask, alpha/posterior,
+// 8 lanes) -- previous row, current row, emissions, skip mask, posteriors,
 // class offsets. ctc::backward_scratch_elems (workspace.cpp) uses these.
 constexpr int64_t kScratchRows = 6;
 constexpr int64_t kRowPadding = 24;  // 8 front guard + up to 7 tail lanes + 8 back guard, rounded
@@ -29,7 +29,8 @@ inline int64_t target_slots_of(const Problem& p, int64_t n) {
 
 inline int64_t row_capacity(const Problem& p, int64_t n) { return 2 * target_slots_of(p, n) + kRowPadding; }
 
-// Sample n's scratch: kScratchRows rows, then C per-class accumulators.
+// Sample n's scratch: kScratchRows rows, then C per-class accumulators (also
+// the staging row of a streamed gradient).
 template <typename Acc>
 Acc* sample_scratch(const Problem& p, Acc* scratch, int64_t n) {
   return scratch + kScratchRows * (2 * p.target_offsets[n] + kRowPadding * n) + n * p.num_classes;

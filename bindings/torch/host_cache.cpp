@@ -46,6 +46,12 @@ struct Block {
 
 class HostBlockCache final : public c10::Allocator {
  public:
+  // Never destroyed: tensors may free their blocks during static destruction.
+  static HostBlockCache& instance() {
+    static HostBlockCache* cache = new HostBlockCache();
+    return *cache;
+  }
+
   HostBlockCache() : limit_(limit_from_environment()) {}
 
   bool enabled() const { return limit_ > 0; }
@@ -122,13 +128,6 @@ class HostBlockCache final : public c10::Allocator {
       }
     }
     std::free(data);
-  }
-
- public:
-  // Never destroyed: tensors may free their blocks during static destruction.
-  static HostBlockCache& instance() {
-    static HostBlockCache* cache = new HostBlockCache();
-    return *cache;
   }
 
  private:
