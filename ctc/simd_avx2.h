@@ -3,11 +3,15 @@
 // argument reduction, short polynomials).
 // Include only from translation units compiled with -mavx2 -mfma.
 //
-// Error bounds (checked by tests/cpp/core_test and tests/python): exp8 has a
+// Error bounds (checked by tests/cpp/simd_test and tests/python): exp8 has a
 // relative error below 2e-7 for results above 1.2e-38 (smaller results may
 // flush to 0, an absolute error below 1.2e-38); log8 has an absolute error
 // below 2e-7 on [0.5, 4] (our use: sums of three exps, in [1, 3]) and below
-// 2e-7 |log x| for other normal x.
+// 2e-7 |log x| for other normal x; log_add is within 1e-6 max(1, |result|).
+//
+// The recurrences are bound by the latency of one cell (the next frame waits
+// on it), so the polynomials are evaluated in halves (Estrin) and sums are
+// ordered so the last step waits on as little as possible.
 //
 // -inf means "impossible" and must stay exact: exp8(-inf) = 0, and a NaN
 // input always gives a NaN result (the min/max operand order below keeps
@@ -65,51 +69,80 @@ CTC_SIMD_INLINE __m256 log_centres() {
                         5.232481360e-01f, 5.947071314e-01f, 6.613985300e-01f);
 }
 
-// log(x) for finite x > 0 with a normal exponent (no special values).
-CTC_SIMD_INLINE __m256 log_normal(__m256 x) {
+// offset + log(x) for finite x > 0 with a normal exponent (no special values).
+// log(x) = e ln2 + log(c_j) + log1p(r); everything but log1p's nonlinear part
+// is summed while that part's polynomial is still being evaluated, and the
+// offset (log_add's maximum, often large) is added last, in one rounding.
+CTC_SIMD_INLINE __m256 offset_plus_log(__m256 offset, __m256 x) {
   const __m256i bits = _mm256_castps_si256(x);
   const __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
   const __m256 m = _mm256_castsi256_ps(
       _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000)));
   const __m256i j = _mm256_and_si256(_mm256_srli_epi32(bits, 20), _mm256_set1_epi32(7));
-  // |r| <= 1/17: log1p(r) to degree 5 is within 7e-9.
+  // |r| <= 1/17: log1p(r) to degree 5 is within 7e-9; r + r^2 q(r), q in two halves (Estrin).
   const __m256 r = _mm256_fmsub_ps(m, _mm256_permutevar8x32_ps(inverse_centres(), j), _mm256_set1_ps(1.0f));
-  __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(0.2f), r, _mm256_set1_ps(-0.25f));
-  q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f / 3.0f));
-  q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(-0.5f));
-  const __m256 log1p_r = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r);
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 odd = _mm256_fmadd_ps(_mm256_set1_ps(0.2f), r, _mm256_set1_ps(-0.25f));
+  const __m256 even = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 3.0f), r, _mm256_set1_ps(-0.5f));
+  const __m256 q = _mm256_fmadd_ps(odd, r2, even);
   // e ln2 split in two (the high part has 9 bits, so e * high is exact).
   const __m256 hi = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_permutevar8x32_ps(log_centres(), j));
-  const __m256 lo = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), log1p_r);
-  return _mm256_add_ps(hi, lo);
+  const __m256 linear = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), _mm256_add_ps(hi, r));
+  return _mm256_add_ps(offset, _mm256_fmadd_ps(q, r2, linear));
 }
 
-}  // namespace detail
+// log(x) for finite x > 0 with a normal exponent (no special values).
+CTC_SIMD_INLINE __m256 log_normal(__m256 x) { return offset_plus_log(_mm256_setzero_ps(), x); }
 
-CTC_SIMD_INLINE Vec8 exp8(Vec8 in) {
-  // Clamped so the scale 2^n below stays representable: above 88.02 the result
-  // would overflow, and from -88 down it flushes to 0 (n = -127). The operand
-  // order keeps NaN (x86 min/max return the second operand if either is NaN).
-  __m256 x = _mm256_min_ps(_mm256_set1_ps(88.02f), in.v);
-  x = _mm256_max_ps(_mm256_set1_ps(-88.0f), x);
-  // x = k ln2/8 + r with k = 8n + j rounded to nearest by the 1.5 * 2^23 trick,
-  // |r| <= ln2/16; ln2/8 split in two for an exact k ln2/8.
+// exp(x) = p * scale for x in [-88, 88.02] (callers clamp; NaN passes
+// through): p = exp(r) and scale = 2^(k/8). At x = -88 the scale is 0, so
+// anything clamped there (-inf included) gives exactly 0.
+struct ExpParts {
+  __m256 p, scale;
+};
+// kSplitLn2: reduce with ln2/8 split in two, exact for any k, which keeps the
+// relative error below 2e-7 over the whole range. Without it a single float
+// ln2/8 (off by 2.4e-10) gives a relative error up to 2.4e-10 |k|: at most
+// 1e-9 in absolute terms for x <= 0, which is all log_add's sums need, one
+// fused multiply-add sooner.
+template <bool kSplitLn2>
+CTC_SIMD_INLINE ExpParts exp_parts(__m256 x) {
+  // x = k ln2/8 + r with k = 8n + j rounded to nearest by the 1.5 * 2^23 trick, |r| <= ln2/16.
   const __m256 magic = _mm256_set1_ps(12582912.0f);
   const __m256 k_big = _mm256_fmadd_ps(x, _mm256_set1_ps(11.5415603271f), magic);
   const __m256 k = _mm256_sub_ps(k_big, magic);
   const __m256i k_int = _mm256_sub_epi32(_mm256_castps_si256(k_big), _mm256_castps_si256(magic));
-  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.086669921875f), x);
-  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.6524305e-5f), r);
-  // exp(r) to degree 4: within 1.3e-9 for |r| <= ln2/16.
-  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256 table = _mm256_permutevar8x32_ps(detail::exp2_eighths(), _mm256_and_si256(k_int, _mm256_set1_epi32(7)));
+  __m256 r;
+  if constexpr (kSplitLn2) {
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.086669921875f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.6524305e-5f), r);
+  } else {
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.0866433978f), x);
+  }
+  // exp(r) to degree 4 (within 1.3e-9 for |r| <= ln2/16), evaluated in two
+  // halves (Estrin) for a shorter dependency chain: every cell waits on it.
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 hi = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), r, _mm256_set1_ps(1.0f / 6.0f));
+  const __m256 lo = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), r, _mm256_set1_ps(1.0f));
+  const __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(hi, r2, lo), r, _mm256_set1_ps(1.0f));
+  const __m256 table = _mm256_permutevar8x32_ps(exp2_eighths(), _mm256_and_si256(k_int, _mm256_set1_epi32(7)));
   // 2^n from the exponent bits; n = -127 gives the bit pattern of 0 (flush).
   const __m256i n = _mm256_srai_epi32(k_int, 3);
-  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
-  return {_mm256_mul_ps(_mm256_mul_ps(p, table), scale)};
+  const __m256 pow2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
+  return {p, _mm256_mul_ps(table, pow2)};
+}
+
+// Clamps x into exp_parts' range from below: from -88 down the result
+// flushes to 0. The operand order keeps NaN (x86 min/max return the second
+// operand if either is NaN).
+CTC_SIMD_INLINE __m256 clamp_below(__m256 x) { return _mm256_max_ps(_mm256_set1_ps(-88.0f), x); }
+
+}  // namespace detail
+
+CTC_SIMD_INLINE Vec8 exp8(Vec8 in) {
+  // Clamped above so the scale 2^n stays representable: past 88.02 the result would overflow.
+  const detail::ExpParts e = detail::exp_parts<true>(detail::clamp_below(_mm256_min_ps(_mm256_set1_ps(88.02f), in.v)));
+  return {_mm256_mul_ps(e.p, e.scale)};
 }
 
 CTC_SIMD_INLINE Vec8 log8(Vec8 in) {
@@ -134,8 +167,11 @@ CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) {
   const Vec8 other2{_mm256_min_ps(a.v, b.v)};
   // All -inf: shift by the lowest float instead, so -inf - shift = -inf and the sum is 1.
   const Vec8 shift{_mm256_max_ps(m.v, _mm256_set1_ps(-3.402823466e+38f))};
-  const Vec8 sum = splat(1.0f) + exp8(other1 - shift) + exp8(other2 - shift);
-  const Vec8 result = m + Vec8{detail::log_normal(sum.v)};  // all -inf: -inf + log(1)
+  // Both exponents are <= 0: no upper clamp, and the shorter reduction is accurate enough.
+  const detail::ExpParts exp1 = detail::exp_parts<false>(detail::clamp_below((other1 - shift).v));
+  const detail::ExpParts exp2 = detail::exp_parts<false>(detail::clamp_below((other2 - shift).v));
+  const __m256 sum = _mm256_fmadd_ps(exp2.p, exp2.scale, _mm256_fmadd_ps(exp1.p, exp1.scale, _mm256_set1_ps(1.0f)));
+  const Vec8 result{detail::offset_plus_log(m.v, sum)};  // all -inf: -inf + log(1)
   // min/max drop NaN operands; a NaN anywhere (or +inf meeting -inf) shows in the plain sum.
   const __m256 total = _mm256_add_ps(_mm256_add_ps(a.v, b.v), c.v);
   return select(Vec8{_mm256_cmp_ps(total, total, _CMP_UNORD_Q)}, Vec8{total}, result);
