@@ -69,13 +69,21 @@ CTC_HD T alpha_initial(int64_t s, T emission) {
   return s <= 1 ? emission : neg_inf<T>();
 }
 
+// offset + log(exp(a) + exp(b) + exp(c)). A function of its own so that a
+// vector type can add the offset where it costs least (simd_avx2.h adds it to
+// the maximum, off the dependency chain); found by ADL like log_add.
+template <typename T>
+CTC_HD T offset_log_add(T offset, T a, T b, T c) {
+  return offset + log_add(a, b, c);
+}
+
 // One step of either recurrence: the emission times the sum of the (up to)
 // three predecessor paths, in log space. Predecessors that do not exist are
 // -inf. Generic in T so that vector types with the same operators (the CPU's
 // SIMD lanes) run exactly this formula too.
 template <typename T>
 CTC_HD T combine_paths(T stay, T step, T skip, T emission) {
-  return emission + log_add(stay, step, skip);
+  return offset_log_add(emission, stay, step, skip);
 }
 
 // alpha_t(s) from the previous row alpha_{t-1} (`prev`, S' entries).

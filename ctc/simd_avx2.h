@@ -155,12 +155,13 @@ CTC_SIMD_INLINE Vec8 log8(Vec8 in) {
   return {_mm256_blendv_ps(out, _mm256_set1_ps(NAN), _mm256_cmp_ps(in.v, zero, _CMP_NGE_UQ))};
 }
 
-// log(exp(a) + exp(b) + exp(c)) per lane, with math::log_add's rules: all -inf
-// gives -inf, any NaN gives NaN. Found by ADL from math::combine_paths<Vec8>.
-// The largest term contributes exp(0) = 1 exactly, so only the other two need
-// an exp: m + log(1 + exp(o1 - m) + exp(o2 - m)), and the log's argument lies
-// in [1, 3], where it needs no special-value handling.
-CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) {
+// offset + log(exp(a) + exp(b) + exp(c)) per lane, with math::log_add's
+// rules: all -inf gives -inf, any NaN gives NaN. The largest term m
+// contributes exp(0) = 1 exactly, so only the other two need an exp:
+// (offset + m) + log(1 + exp(o1 - m) + exp(o2 - m)), and the log's argument
+// lies in [1, 3], where it needs no special-value handling. offset + m is
+// ready long before the log, so the offset costs no latency.
+CTC_SIMD_INLINE Vec8 offset_log_add(Vec8 offset, Vec8 a, Vec8 b, Vec8 c) {
   const __m256 hi_ab = _mm256_max_ps(a.v, b.v);
   const Vec8 m{_mm256_max_ps(hi_ab, c.v)};
   const Vec8 other1{_mm256_min_ps(hi_ab, c.v)};
@@ -171,11 +172,14 @@ CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) {
   const detail::ExpParts exp1 = detail::exp_parts<false>(detail::clamp_below((other1 - shift).v));
   const detail::ExpParts exp2 = detail::exp_parts<false>(detail::clamp_below((other2 - shift).v));
   const __m256 sum = _mm256_fmadd_ps(exp2.p, exp2.scale, _mm256_fmadd_ps(exp1.p, exp1.scale, _mm256_set1_ps(1.0f)));
-  const Vec8 result{detail::offset_plus_log(m.v, sum)};  // all -inf: -inf + log(1)
+  const Vec8 result{detail::offset_plus_log((offset + m).v, sum)};  // all -inf: -inf + log(1)
   // min/max drop NaN operands; a NaN anywhere (or +inf meeting -inf) shows in the plain sum.
   const __m256 total = _mm256_add_ps(_mm256_add_ps(a.v, b.v), c.v);
-  return select(Vec8{_mm256_cmp_ps(total, total, _CMP_UNORD_Q)}, Vec8{total}, result);
+  return select(Vec8{_mm256_cmp_ps(total, total, _CMP_UNORD_Q)}, Vec8{total} + offset, result);
 }
+
+// log(exp(a) + exp(b) + exp(c)) per lane (see offset_log_add).
+CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) { return offset_log_add(splat(0.0f), a, b, c); }
 
 // math::state_posterior per lane: exp(alpha + beta - emission + nll), exactly
 // 0 where alpha or beta is -inf (no complete path visits the state), unless

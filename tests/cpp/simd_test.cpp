@@ -127,4 +127,37 @@ TEST(SimdMath, LogAddMatchesScalarFormula) {
   EXPECT_LT(worst, 1e-6);
 }
 
+// The recurrences call offset_log_add(emission, ...), which adds the emission to
+// the maximum before the log: the same value as emission + log_add to float32
+// rounding at the result's size, and the same -inf / NaN rules.
+TEST(SimdMath, OffsetLogAddMatchesEmissionPlusLogAdd) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const float inf = std::numeric_limits<float>::infinity();
+  double worst = 0;
+  for (int i = 0; i < 4096; ++i) {
+    const float a = -0.37f * static_cast<float>(i % 97) - 300.0f, b = -0.11f * static_cast<float>(i % 53) - 303.0f,
+                c = (i % 5 == 0) ? -inf : -0.05f * static_cast<float>(i % 31) - 300.0f,
+                e = -0.5f * static_cast<float>(i % 41);
+    float out[8];
+    ctc::simd::store(out, ctc::simd::offset_log_add(ctc::simd::splat(e), ctc::simd::splat(a), ctc::simd::splat(b),
+                                                    ctc::simd::splat(c)));
+    const double exact = double(e) + std::log(std::exp(double(a)) + std::exp(double(b)) + std::exp(double(c)));
+    worst = std::max(worst, std::abs(out[0] - exact) / std::abs(exact));
+  }
+  EXPECT_LT(worst, 1e-6);
+  float out[8];
+  const Vec8 all_neg_inf = ctc::simd::splat(-inf);
+  ctc::simd::store(out, ctc::simd::offset_log_add(ctc::simd::splat(-2.0f), all_neg_inf, all_neg_inf, all_neg_inf));
+  EXPECT_EQ(out[0], -inf);
+  ctc::simd::store(out, ctc::simd::offset_log_add(all_neg_inf, ctc::simd::splat(-1.0f), ctc::simd::splat(-2.0f),
+                                                  ctc::simd::splat(-3.0f)));
+  EXPECT_EQ(out[0], -inf);  // a -inf emission: the state is impossible
+  ctc::simd::store(out, ctc::simd::offset_log_add(ctc::simd::splat(std::nanf("")), ctc::simd::splat(-1.0f),
+                                                  ctc::simd::splat(-2.0f), ctc::simd::splat(-3.0f)));
+  EXPECT_TRUE(std::isnan(out[0]));
+  ctc::simd::store(out, ctc::simd::offset_log_add(ctc::simd::splat(-1.0f), ctc::simd::splat(std::nanf("")),
+                                                  ctc::simd::splat(-2.0f), ctc::simd::splat(-3.0f)));
+  EXPECT_TRUE(std::isnan(out[0]));
+}
+
 }  // namespace
