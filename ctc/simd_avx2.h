@@ -52,10 +52,12 @@ namespace detail {
 // two sit on the critical path of every cell. Table entries are the float
 // nearest to the stated value.
 
-// 2^(j/8), j = 0..7.
-CTC_SIMD_INLINE __m256 exp2_eighths() {
-  return _mm256_setr_ps(1.000000000e+00f, 1.090507746e+00f, 1.189207077e+00f, 1.296839595e+00f, 1.414213538e+00f,
-                        1.542210817e+00f, 1.681792855e+00f, 1.834008098e+00f);
+// The bits of 2^(j/8) (the float nearest to it), j = 0..7, minus j << 20: adding
+// k << 20 for k = 8n + j then gives the bits of 2^n 2^(j/8) with no masking,
+// since vpermps reads only the low three bits of k.
+CTC_SIMD_INLINE __m256 exp2_eighths_bits() {
+  return _mm256_castsi256_ps(_mm256_setr_epi32(0x3f800000, 0x3f7b95c2, 0x3f7837f0, 0x3f75fed7, 0x3f7504f3, 0x3f75672a,
+                                               0x3f7744fd, 0x3f7ac0c7));
 }
 // For mantissas in [1 + j/8, 1 + (j+1)/8): 1/c_j with c_j = 1 + (2j+1)/16, and
 // -log of that float (so log(m) = log1p(m/c_j - 1) + log_c_j with no table error
@@ -78,7 +80,7 @@ CTC_SIMD_INLINE __m256 offset_plus_log(__m256 offset, __m256 x) {
   const __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
   const __m256 m = _mm256_castsi256_ps(
       _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000)));
-  const __m256i j = _mm256_and_si256(_mm256_srli_epi32(bits, 20), _mm256_set1_epi32(7));
+  const __m256i j = _mm256_srli_epi32(bits, 20);  // vpermps reads its low three bits only
   // |r| <= 1/17: log1p(r) to degree 5 is within 7e-9; r + r^2 q(r), q in two halves (Estrin).
   const __m256 r = _mm256_fmsub_ps(m, _mm256_permutevar8x32_ps(inverse_centres(), j), _mm256_set1_ps(1.0f));
   const __m256 r2 = _mm256_mul_ps(r, r);
@@ -125,11 +127,11 @@ CTC_SIMD_INLINE ExpParts exp_parts(__m256 x) {
   const __m256 hi = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), r, _mm256_set1_ps(1.0f / 6.0f));
   const __m256 lo = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), r, _mm256_set1_ps(1.0f));
   const __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(hi, r2, lo), r, _mm256_set1_ps(1.0f));
-  const __m256 table = _mm256_permutevar8x32_ps(exp2_eighths(), _mm256_and_si256(k_int, _mm256_set1_epi32(7)));
-  // 2^n from the exponent bits; n = -127 gives the bit pattern of 0 (flush).
-  const __m256i n = _mm256_srai_epi32(k_int, 3);
-  const __m256 pow2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
-  return {p, _mm256_mul_ps(table, pow2)};
+  // 2^(k/8) = 2^n 2^(j/8) built in the exponent bits. n >= -127 after the clamp;
+  // n = -127 leaves a subnormal below 1.2e-38 (exactly 0 for j = 0, which is
+  // what -inf, clamped to -88, gives).
+  const __m256i table = _mm256_castps_si256(_mm256_permutevar8x32_ps(exp2_eighths_bits(), k_int));
+  return {p, _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(k_int, 20), table))};
 }
 
 // Clamps x into exp_parts' range from below: from -88 down the result
