@@ -351,6 +351,7 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
   float* next = rows.b;
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i state_count = _mm256_set1_epi32(static_cast<int32_t>(states));
+  const simd::PosteriorOf sample_posterior(nll);
   for (int64_t t = frames - 1; t >= 0; --t) {
     const Window live = live_states(t, frames, states, padded);
     const float* alpha_row = alpha + t * states;
@@ -361,7 +362,7 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
       const __m256i state = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(s)), lanes);
       const __m256i valid = _mm256_cmpgt_epi32(state_count, state);
       const Vec8 a{_mm256_maskload_ps(alpha_row + s, valid)};
-      simd::store(posterior + s, simd::state_posterior(a, beta, e, nll));
+      simd::store(posterior + s, simd::state_posterior(a, beta, e, sample_posterior));
     };
     if (t == frames - 1) {
       gather_emissions(in, t, target, p.blank, live.begin, std::min(live.end, states), rows.emission);

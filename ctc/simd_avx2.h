@@ -186,10 +186,17 @@ CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) { return offset_log_add(spl
 // math::state_posterior per lane: exp(alpha + beta - emission + nll), exactly
 // 0 where alpha or beta is -inf (no complete path visits the state), unless
 // the sample is infeasible (nll = +inf), which stays NaN as in the scalar code.
-CTC_SIMD_INLINE Vec8 state_posterior(Vec8 alpha, Vec8 beta, Vec8 emission, float nll) {
-  const Vec8 posterior = exp8(alpha + beta - emission + splat(nll));
-  if (std::isinf(nll)) return posterior;
-  return select(equal(alpha, neg_inf8()) | equal(beta, neg_inf8()), splat(0.0f), posterior);
+// A sample's nll and that rule are set up once (PosteriorOf), outside the loops.
+struct PosteriorOf {
+  explicit PosteriorOf(float sample_nll)
+      : nll(splat(sample_nll)), infeasible(equal(nll, splat(INFINITY))) {}
+  Vec8 nll;
+  Vec8 infeasible;  // all ones where nll = +inf
+};
+CTC_SIMD_INLINE Vec8 state_posterior(Vec8 alpha, Vec8 beta, Vec8 emission, const PosteriorOf& sample) {
+  const Vec8 posterior = exp8(alpha + beta - emission + sample.nll);
+  const Vec8 unvisited = equal(alpha, neg_inf8()) | equal(beta, neg_inf8());
+  return select(Vec8{_mm256_andnot_ps(sample.infeasible.v, unvisited.v)}, splat(0.0f), posterior);
 }
 
 }  // namespace ctc::simd
