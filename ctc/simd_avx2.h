@@ -158,26 +158,32 @@ CTC_SIMD_INLINE Vec8 log8(Vec8 in) {
 }
 
 // offset + log(exp(a) + exp(b) + exp(c)) per lane, with math::log_add's
-// rules: all -inf gives -inf, any NaN gives NaN. The largest term m
-// contributes exp(0) = 1 exactly, so only the other two need an exp:
-// (offset + m) + log(1 + exp(o1 - m) + exp(o2 - m)), and the log's argument
-// lies in [1, 3], where it needs no special-value handling. offset + m is
-// ready long before the log, so the offset costs no latency.
+// rules: all -inf gives -inf, any NaN or +inf operand gives NaN (as the scalar
+// formula's inf - inf). The largest term m contributes exp(0) = 1 exactly, so
+// only the other two need an exp: (offset + m) + log(1 + exp(o1 - m) +
+// exp(o2 - m)), and the log's argument lies in [1, 3], where it needs no
+// special-value handling. offset + m is ready long before the log, so the
+// offset costs no latency, and neither do the special values: they reach the
+// result through offset + m (see below), not through a final select.
 CTC_SIMD_INLINE Vec8 offset_log_add(Vec8 offset, Vec8 a, Vec8 b, Vec8 c) {
+  // x86 min/max return their second operand when either is NaN. The operand
+  // order keeps every NaN: b's in hi_ab and so in m, a's in other2, c's in other1.
   const __m256 hi_ab = _mm256_max_ps(a.v, b.v);
-  const Vec8 m{_mm256_max_ps(hi_ab, c.v)};
+  const Vec8 m{_mm256_max_ps(c.v, hi_ab)};
   const Vec8 other1{_mm256_min_ps(hi_ab, c.v)};
-  const Vec8 other2{_mm256_min_ps(a.v, b.v)};
+  const Vec8 other2{_mm256_min_ps(b.v, a.v)};
   // All -inf: shift by the lowest float instead, so -inf - shift = -inf and the sum is 1.
   const Vec8 shift{_mm256_max_ps(m.v, _mm256_set1_ps(-3.402823466e+38f))};
   // Both exponents are <= 0: no upper clamp, and the shorter reduction is accurate enough.
   const detail::ExpParts exp1 = detail::exp_parts<false>(detail::clamp_below((other1 - shift).v));
   const detail::ExpParts exp2 = detail::exp_parts<false>(detail::clamp_below((other2 - shift).v));
   const __m256 sum = _mm256_fmadd_ps(exp2.p, exp2.scale, _mm256_fmadd_ps(exp1.p, exp1.scale, _mm256_set1_ps(1.0f)));
-  const Vec8 result{detail::offset_plus_log((offset + m).v, sum)};  // all -inf: -inf + log(1)
-  // min/max drop NaN operands; a NaN anywhere (or +inf meeting -inf) shows in the plain sum.
-  const __m256 total = _mm256_add_ps(_mm256_add_ps(a.v, b.v), c.v);
-  return select(Vec8{_mm256_cmp_ps(total, total, _CMP_UNORD_Q)}, Vec8{total} + offset, result);
+  // offset + m, made NaN by x * 0 where the sum is NaN (a NaN in a or c) or the
+  // shift is +inf (a +inf operand). The log below reads the sum's bits and
+  // would drop its NaN; m carries b's.
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 base = _mm256_fmadd_ps(shift.v, zero, _mm256_fmadd_ps(sum, zero, (offset + m).v));
+  return {detail::offset_plus_log(base, sum)};  // all -inf: -inf + log(1)
 }
 
 // log(exp(a) + exp(b) + exp(c)) per lane (see offset_log_add).

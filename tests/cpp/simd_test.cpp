@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "ctc/math.h"
 #include "ctc/simd_avx2.h"
 
 namespace {
@@ -158,6 +159,32 @@ TEST(SimdMath, OffsetLogAddMatchesEmissionPlusLogAdd) {
   ctc::simd::store(out, ctc::simd::offset_log_add(ctc::simd::splat(-1.0f), ctc::simd::splat(std::nanf("")),
                                                   ctc::simd::splat(-2.0f), ctc::simd::splat(-3.0f)));
   EXPECT_TRUE(std::isnan(out[0]));
+}
+
+// Every combination of special and ordinary operands gives what the scalar
+// math::log_add gives: the same -inf, the same NaN (a NaN operand, or any +inf,
+// where the scalar formula computes inf - inf), and close values otherwise.
+TEST(SimdMath, LogAddSpecialValuesMatchTheScalarFormula) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const float inf = std::numeric_limits<float>::infinity();
+  const float values[] = {-inf, inf, std::nanf(""), -1.0f, 2.0f, -1e4f};
+  for (float a : values)
+    for (float b : values)
+      for (float c : values)
+        for (float offset : {0.0f, -3.0f, -inf}) {
+          float out[8];
+          ctc::simd::store(out, ctc::simd::offset_log_add(ctc::simd::splat(offset), ctc::simd::splat(a),
+                                                          ctc::simd::splat(b), ctc::simd::splat(c)));
+          const float expected = offset + ctc::math::log_add(a, b, c);
+          if (std::isnan(expected)) {
+            EXPECT_TRUE(std::isnan(out[0])) << a << " " << b << " " << c << " + " << offset;
+          } else if (std::isinf(expected)) {
+            EXPECT_EQ(out[0], expected) << a << " " << b << " " << c << " + " << offset;
+          } else {
+            EXPECT_NEAR(out[0], expected, 1e-6 * std::max(1.0f, std::abs(expected)))
+                << a << " " << b << " " << c << " + " << offset;
+          }
+        }
 }
 
 }  // namespace
