@@ -113,7 +113,9 @@ CTC_SIMD_INLINE ExpParts exp_parts(__m256 x) {
   const __m256 magic = _mm256_set1_ps(12582912.0f);
   const __m256 k_big = _mm256_fmadd_ps(x, _mm256_set1_ps(11.5415603271f), magic);
   const __m256 k = _mm256_sub_ps(k_big, magic);
-  const __m256i k_int = _mm256_sub_epi32(_mm256_castps_si256(k_big), _mm256_castps_si256(magic));
+  // k_big's bits are magic's plus k, and magic's low 20 bits are 0: they serve as k
+  // for the table index (low three bits) and for k << 20 (mod 2^32) alike.
+  const __m256i k_bits = _mm256_castps_si256(k_big);
   __m256 r;
   if constexpr (kSplitLn2) {
     r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.086669921875f), x);
@@ -130,8 +132,8 @@ CTC_SIMD_INLINE ExpParts exp_parts(__m256 x) {
   // 2^(k/8) = 2^n 2^(j/8) built in the exponent bits. n >= -127 after the clamp;
   // n = -127 leaves a subnormal below 1.2e-38 (exactly 0 for j = 0, which is
   // what -inf, clamped to -88, gives).
-  const __m256i table = _mm256_castps_si256(_mm256_permutevar8x32_ps(exp2_eighths_bits(), k_int));
-  return {p, _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(k_int, 20), table))};
+  const __m256i table = _mm256_castps_si256(_mm256_permutevar8x32_ps(exp2_eighths_bits(), k_bits));
+  return {p, _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(k_bits, 20), table))};
 }
 
 // Clamps x into exp_parts' range from below: from -88 down the result

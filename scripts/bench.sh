@@ -9,6 +9,7 @@
 #   BENCH_QUICK=1 scripts/bench.sh     smoke run: few repetitions, results under build/bench/quick only
 #   BENCH_SKIP_SETUP=1 scripts/bench.sh   reuse the installed build (no setup.sh)
 #   CTC_BENCH_ARGS="--benchmark_filter=htr" scripts/bench.sh   extra ctc_bench flags
+#   BENCH_REPS=15 scripts/bench.sh     more side-by-side repetitions (default 7) on a noisy machine
 # Timings on a shared machine are noisy: rerun when the load average is high.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ else
   DOCS=docs
   # Medians of 3 repetitions: one slow repetition (a neighbour's build) does not skew them.
   GBENCH_FLAGS=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
-  COMPARE_FLAGS=()
+  COMPARE_FLAGS=(--reps "${BENCH_REPS:-7}")
 fi
 mkdir -p "$OUT"
 DOC=$DOCS/benchmarks.md
