@@ -162,7 +162,10 @@ void rethrow_core_error(const std::exception& error) {
 
 void check_host_allocation(int64_t elems, int64_t elem_size, const char* what) {
   const double bytes = static_cast<double>(elems) * static_cast<double>(elem_size);
-  const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  // Read once: sysconf(_SC_PHYS_PAGES) is a sysinfo() system call, and this runs
+  // several times a call (it was most of a tiny problem's system time).
+  static const double physical =
+      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
   TORCH_CHECK(physical <= 0 || bytes <= physical, "torch_ctc: ", what, " needs ", gib(bytes), " (", elems,
               " elements), more than this machine's ", gib(physical),
               " of memory; reduce the batch size, the number of frames T or the target length");
