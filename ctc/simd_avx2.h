@@ -102,12 +102,15 @@ CTC_SIMD_INLINE __m256 log_normal(__m256 x) { return offset_plus_log(_mm256_setz
 struct ExpParts {
   __m256 p, scale;
 };
-// kSplitLn2: reduce with ln2/8 split in two, exact for any k, which keeps the
-// relative error below 2e-7 over the whole range. Without it a single float
-// ln2/8 (off by 2.4e-10) gives a relative error up to 2.4e-10 |k|: at most
-// 1e-9 in absolute terms for x <= 0, which is all log_add's sums need, one
-// fused multiply-add sooner.
-template <bool kSplitLn2>
+// kFull: reduce with ln2/8 split in two, exact for any k, and a degree-4
+// polynomial; the relative error stays below 2e-7 over the whole range.
+// kLogAddTerm, for log_add's terms (x <= 0, added to 1): a single float ln2/8
+// (off by 2.4e-10, so a relative error up to 2.4e-10 |k|: at most 1e-9 in
+// absolute terms for x <= 0) and a degree-3 minimax polynomial (2.8e-8 relative
+// in exact arithmetic, float32 rounding dominates): one fused multiply-add and
+// one polynomial level sooner, on the chain every cell waits on.
+enum class ExpForm { kFull, kLogAddTerm };
+template <ExpForm kForm>
 CTC_SIMD_INLINE ExpParts exp_parts(__m256 x) {
   // x = k ln2/8 + r with k = 8n + j rounded to nearest by the 1.5 * 2^23 trick, |r| <= ln2/16.
   const __m256 magic = _mm256_set1_ps(12582912.0f);
@@ -117,18 +120,23 @@ CTC_SIMD_INLINE ExpParts exp_parts(__m256 x) {
   // for the table index (low three bits) and for k << 20 (mod 2^32) alike.
   const __m256i k_bits = _mm256_castps_si256(k_big);
   __m256 r;
-  if constexpr (kSplitLn2) {
+  __m256 p;
+  if constexpr (kForm == ExpForm::kFull) {
     r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.086669921875f), x);
     r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.6524305e-5f), r);
+    // exp(r) to degree 4 (within 1.3e-9 for |r| <= ln2/16), evaluated in two
+    // halves (Estrin) for a shorter dependency chain.
+    const __m256 r2 = _mm256_mul_ps(r, r);
+    const __m256 hi = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), r, _mm256_set1_ps(1.0f / 6.0f));
+    const __m256 lo = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(_mm256_fmadd_ps(hi, r2, lo), r, _mm256_set1_ps(1.0f));
   } else {
     r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.0866433978f), x);
+    // 1 + r + r^2 (c2 + c3 r), minimax for the relative error on |r| <= ln2/16.
+    const __m256 r2 = _mm256_mul_ps(r, r);
+    const __m256 c = _mm256_fmadd_ps(_mm256_set1_ps(1.666711718e-01f), r, _mm256_set1_ps(5.000671148e-01f));
+    p = _mm256_fmadd_ps(c, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   }
-  // exp(r) to degree 4 (within 1.3e-9 for |r| <= ln2/16), evaluated in two
-  // halves (Estrin) for a shorter dependency chain: every cell waits on it.
-  const __m256 r2 = _mm256_mul_ps(r, r);
-  const __m256 hi = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24.0f), r, _mm256_set1_ps(1.0f / 6.0f));
-  const __m256 lo = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), r, _mm256_set1_ps(1.0f));
-  const __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(hi, r2, lo), r, _mm256_set1_ps(1.0f));
   // 2^(k/8) = 2^n 2^(j/8) built in the exponent bits. n >= -127 after the clamp;
   // n = -127 leaves a subnormal below 1.2e-38 (exactly 0 for j = 0, which is
   // what -inf, clamped to -88, gives).
@@ -145,7 +153,8 @@ CTC_SIMD_INLINE __m256 clamp_below(__m256 x) { return _mm256_max_ps(_mm256_set1_
 
 CTC_SIMD_INLINE Vec8 exp8(Vec8 in) {
   // Clamped above so the scale 2^n stays representable: past 88.02 the result would overflow.
-  const detail::ExpParts e = detail::exp_parts<true>(detail::clamp_below(_mm256_min_ps(_mm256_set1_ps(88.02f), in.v)));
+  const __m256 x = detail::clamp_below(_mm256_min_ps(_mm256_set1_ps(88.02f), in.v));
+  const detail::ExpParts e = detail::exp_parts<detail::ExpForm::kFull>(x);
   return {_mm256_mul_ps(e.p, e.scale)};
 }
 
@@ -176,9 +185,10 @@ CTC_SIMD_INLINE Vec8 offset_log_add(Vec8 offset, Vec8 a, Vec8 b, Vec8 c) {
   const Vec8 other2{_mm256_min_ps(b.v, a.v)};
   // All -inf: shift by the lowest float instead, so -inf - shift = -inf and the sum is 1.
   const Vec8 shift{_mm256_max_ps(m.v, _mm256_set1_ps(-3.402823466e+38f))};
-  // Both exponents are <= 0: no upper clamp, and the shorter reduction is accurate enough.
-  const detail::ExpParts exp1 = detail::exp_parts<false>(detail::clamp_below((other1 - shift).v));
-  const detail::ExpParts exp2 = detail::exp_parts<false>(detail::clamp_below((other2 - shift).v));
+  // Both exponents are <= 0: no upper clamp, and the short form is accurate enough.
+  using detail::ExpForm;
+  const detail::ExpParts exp1 = detail::exp_parts<ExpForm::kLogAddTerm>(detail::clamp_below((other1 - shift).v));
+  const detail::ExpParts exp2 = detail::exp_parts<ExpForm::kLogAddTerm>(detail::clamp_below((other2 - shift).v));
   const __m256 sum = _mm256_fmadd_ps(exp2.p, exp2.scale, _mm256_fmadd_ps(exp1.p, exp1.scale, _mm256_set1_ps(1.0f)));
   // offset + m, made NaN by x * 0 where the sum is NaN (a NaN in a or c) or the
   // shift is +inf (a +inf operand). The log below reads the sum's bits and
