@@ -9,6 +9,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 #include <c10/util/strides.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -52,7 +53,14 @@ class HostBlockCache final : public c10::Allocator {
     return *cache;
   }
 
-  HostBlockCache() : limit_(limit_from_environment()) {}
+  // A fork while another thread holds the mutex (a DataLoader forking its
+  // workers while a CTC call frees a block) would leave the child's copy
+  // locked forever. The fork handlers hold it across the fork, so both
+  // processes start with it free.
+  HostBlockCache() : limit_(limit_from_environment()) {
+    pthread_atfork([] { instance().mutex_.lock(); }, [] { instance().mutex_.unlock(); },
+                   [] { instance().mutex_.unlock(); });
+  }
 
   bool enabled() const { return limit_ > 0; }
 

@@ -99,3 +99,49 @@ def test_bad_limit_is_a_clear_error():
     run = _run_with_env("lots")
     assert run.returncode != 0
     assert "TORCH_CTC_HOST_CACHE_MB" in run.stderr and "lots" in run.stderr
+
+
+FORK_CHILD = r"""
+import os, sys, threading
+import torch, torch_ctc
+torch.set_num_threads(1)
+T, N, C, L = 400, 8, 200, 60
+lp = torch.randn(T, N, C).log_softmax(-1).requires_grad_()
+targets = torch.randint(1, C, (N, L))
+il, tl = torch.full((N,), T), torch.full((N,), L)
+
+def call():
+    lp.grad = None
+    torch_ctc.ctc_loss(lp, targets, il, tl, reduction="sum").backward()
+
+call()
+stop = False
+def churn():  # another thread taking and returning cached blocks while we fork
+    while not stop:
+        call()
+worker = threading.Thread(target=churn)
+worker.start()
+for _ in range(20):
+    pid = os.fork()
+    if pid == 0:  # the child: one more call must not hang on the cache's lock
+        call()
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+stop = True
+worker.join()
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_another_thread_uses_the_cache():
+    # The cache's fork handlers lock its mutex across fork() and unlock it in
+    # both processes. If either side were left locked (or unlocked twice), the
+    # next call there would hang or abort, and the timeout or exit status fails
+    # the test. The other thread makes a fork in the middle of a cache operation
+    # possible, the case the handlers exist for, but its window is microseconds
+    # wide, so this test does not reproduce that race deterministically.
+    out = subprocess.run([sys.executable, "-c", FORK_CHILD], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
