@@ -351,7 +351,8 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
   float* next = rows.b;
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i state_count = _mm256_set1_epi32(static_cast<int32_t>(states));
-  const simd::PosteriorOf sample_posterior(nll);
+  const Vec8 sample_nll = simd::splat(nll);
+  float* paths = rows.emission;  // beta - emission of the current frame's live window
   for (int64_t t = frames - 1; t >= 0; --t) {
     const Window live = live_states(t, frames, states, padded);
     const float* alpha_row = alpha + t * states;
@@ -359,6 +360,8 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
       gather_emissions(in, t, target, p.blank, live.begin, std::min(live.end, states), rows.emission);
       for (int64_t s = std::max<int64_t>(states - 2, 0); s < states; ++s)
         cur[s] = math::beta_initial(s, states, rows.emission[s]);
+      // Only the last two states end a path: their paths part is log(1) = 0.
+      for (int64_t s = live.begin; s < live.end; ++s) paths[s] = s >= states - 2 && s < states ? 0.0f : -INFINITY;
     } else {
       std::swap(cur, next);
       emissions.prepare(t, live.begin, live.end);
@@ -373,14 +376,16 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
                                {next_gradient, in.num_classes * static_cast<int64_t>(sizeof(In)), true}},
                               (live.end - live.begin) / kLanes);
       const bool spread = prefetch.spreading();
-      // Beta, and the emissions kept for the posteriors (in direct mode the
-      // emission row is otherwise unused; in row mode this rewrites its values).
+      // Beta, and its paths part (beta - emission) for the posteriors, kept in
+      // the emission row (in direct mode it is otherwise unused; in row mode
+      // each block's emissions are read before its paths overwrite them).
       for (int64_t s = live.begin; s < live.end; s += kLanes) {
         if (spread) prefetch.step();
-        const Vec8 e = emissions.block(s);
         const Vec8 skip = simd::select(simd::load(rows.skip_mask + s), simd::load(next + s + 2), simd::neg_inf8());
-        simd::store(cur + s, math::combine_paths(simd::load(next + s), simd::load(next + s + 1), skip, e));
-        simd::store(rows.emission + s, e);
+        const simd::BetaAndPaths step =
+            simd::beta_and_paths(simd::load(next + s), simd::load(next + s + 1), skip, emissions.block(s));
+        simd::store(cur + s, step.beta);
+        simd::store(paths + s, step.paths);
       }
     }
     // The posteriors, in a pass of their own: independent blocks, off the
@@ -391,8 +396,7 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
     for (int64_t s = live.begin; s < live.end; s += kLanes) {
       const __m256i state = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(s)), lanes);
       const Vec8 a{_mm256_maskload_ps(alpha_row + s, _mm256_cmpgt_epi32(state_count, state))};
-      simd::store(posterior + s, simd::state_posterior(a, simd::load(cur + s), simd::load(rows.emission + s),
-                                                       sample_posterior));
+      simd::store(posterior + s, simd::state_posterior_from_paths(a, simd::load(paths + s), sample_nll));
     }
     // Posteriors outside the live window are exactly 0 (alpha or beta is -inf
     // there), so only the window is summed.

@@ -176,7 +176,14 @@ CTC_SIMD_INLINE Vec8 log8(Vec8 in) {
 // special-value handling. offset + m is ready long before the log, so the
 // offset costs no latency, and neither do the special values: they reach the
 // result through offset + m (see below), not through a final select.
-CTC_SIMD_INLINE Vec8 offset_log_add(Vec8 offset, Vec8 a, Vec8 b, Vec8 c) {
+namespace detail {
+
+// log(exp(a) + exp(b) + exp(c)) = max + log(sum), in two parts (see offset_log_add).
+struct LogAddParts {
+  __m256 max;  // made NaN where the result must be NaN
+  __m256 sum;  // 1 + exp(o1 - m) + exp(o2 - m), in [1, 3]
+};
+CTC_SIMD_INLINE LogAddParts log_add_parts(Vec8 a, Vec8 b, Vec8 c) {
   // x86 min/max return their second operand when either is NaN. The operand
   // order keeps every NaN: b's in hi_ab and so in m, a's in other2, c's in other1.
   const __m256 hi_ab = _mm256_max_ps(a.v, b.v);
@@ -186,35 +193,47 @@ CTC_SIMD_INLINE Vec8 offset_log_add(Vec8 offset, Vec8 a, Vec8 b, Vec8 c) {
   // All -inf: shift by the lowest float instead, so -inf - shift = -inf and the sum is 1.
   const Vec8 shift{_mm256_max_ps(m.v, _mm256_set1_ps(-3.402823466e+38f))};
   // Both exponents are <= 0: no upper clamp, and the short form is accurate enough.
-  using detail::ExpForm;
-  const detail::ExpParts exp1 = detail::exp_parts<ExpForm::kLogAddTerm>(detail::clamp_below((other1 - shift).v));
-  const detail::ExpParts exp2 = detail::exp_parts<ExpForm::kLogAddTerm>(detail::clamp_below((other2 - shift).v));
+  const ExpParts exp1 = exp_parts<ExpForm::kLogAddTerm>(clamp_below((other1 - shift).v));
+  const ExpParts exp2 = exp_parts<ExpForm::kLogAddTerm>(clamp_below((other2 - shift).v));
   const __m256 sum = _mm256_fmadd_ps(exp2.p, exp2.scale, _mm256_fmadd_ps(exp1.p, exp1.scale, _mm256_set1_ps(1.0f)));
-  // offset + m, made NaN by x * 0 where the sum is NaN (a NaN in a or c) or the
-  // shift is +inf (a +inf operand). The log below reads the sum's bits and
-  // would drop its NaN; m carries b's.
+  // m, made NaN by x * 0 where the sum is NaN (a NaN in a or c) or the shift is
+  // +inf (a +inf operand). The log reads the sum's bits and would drop its NaN;
+  // m carries b's.
   const __m256 zero = _mm256_setzero_ps();
-  const __m256 base = _mm256_fmadd_ps(shift.v, zero, _mm256_fmadd_ps(sum, zero, (offset + m).v));
-  return {detail::offset_plus_log(base, sum)};  // all -inf: -inf + log(1)
+  return {_mm256_fmadd_ps(shift.v, zero, _mm256_fmadd_ps(sum, zero, m.v)), sum};
+}
+
+}  // namespace detail
+
+CTC_SIMD_INLINE Vec8 offset_log_add(Vec8 offset, Vec8 a, Vec8 b, Vec8 c) {
+  const detail::LogAddParts parts = detail::log_add_parts(a, b, c);
+  return {detail::offset_plus_log(_mm256_add_ps(offset.v, parts.max), parts.sum)};  // all -inf: -inf + log(1)
+}
+
+// The backward's step: beta = math::combine_paths(stay, step, skip, emission)
+// (the same operations as offset_log_add) and, from the same terms, the paths
+// part without the emission, paths = beta - emission. The posterior needs
+// alpha + beta - emission: taking paths instead saves the subtraction and the
+// case where it is NaN (a -inf emission makes both alpha and beta -inf).
+struct BetaAndPaths {
+  Vec8 beta, paths;
+};
+CTC_SIMD_INLINE BetaAndPaths beta_and_paths(Vec8 stay, Vec8 step, Vec8 skip, Vec8 emission) {
+  const detail::LogAddParts parts = detail::log_add_parts(stay, step, skip);
+  return {{detail::offset_plus_log(_mm256_add_ps(emission.v, parts.max), parts.sum)},
+          {detail::offset_plus_log(parts.max, parts.sum)}};
 }
 
 // log(exp(a) + exp(b) + exp(c)) per lane (see offset_log_add).
 CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) { return offset_log_add(splat(0.0f), a, b, c); }
 
-// math::state_posterior per lane: exp(alpha + beta - emission + nll), exactly
-// 0 where alpha or beta is -inf (no complete path visits the state), unless
-// the sample is infeasible (nll = +inf), which stays NaN as in the scalar code.
-// A sample's nll and that rule are set up once (PosteriorOf), outside the loops.
-struct PosteriorOf {
-  explicit PosteriorOf(float sample_nll)
-      : nll(splat(sample_nll)), infeasible(equal(nll, splat(INFINITY))) {}
-  Vec8 nll;
-  Vec8 infeasible;  // all ones where nll = +inf
-};
-CTC_SIMD_INLINE Vec8 state_posterior(Vec8 alpha, Vec8 beta, Vec8 emission, const PosteriorOf& sample) {
-  const Vec8 posterior = exp8(alpha + beta - emission + sample.nll);
-  const Vec8 unvisited = equal(alpha, neg_inf8()) | equal(beta, neg_inf8());
-  return select(Vec8{_mm256_andnot_ps(sample.infeasible.v, unvisited.v)}, splat(0.0f), posterior);
+// math::state_posterior per lane, from the paths part of beta (beta_and_paths):
+// exp(alpha + paths + nll). A state no complete path visits has alpha or paths
+// -inf, and the posterior comes out exactly 0 (exp8(-inf) = 0), with no NaN
+// for a -inf emission. An infeasible sample (nll = +inf) never gets here: its
+// gradient is set before the posteriors (math::gradient_undefined).
+CTC_SIMD_INLINE Vec8 state_posterior_from_paths(Vec8 alpha, Vec8 paths, Vec8 nll) {
+  return exp8(alpha + paths + nll);
 }
 
 }  // namespace ctc::simd
