@@ -2,8 +2,10 @@
 // and bfloat16 inputs). States are processed eight at a time in padded rows
 // whose guard lanes hold -inf, so the s-1, s-2 (alpha) and s+1, s+2 (beta)
 // neighbours need no per-cell branches; the combination step itself is
-// math::combine_paths instantiated for eight lanes. Compiled with -mavx2
-// -mfma and only called after a runtime CPU check (cpu_engine.cpp).
+// math::combine_paths instantiated for eight lanes (the backward's
+// simd::beta_and_paths computes the same value and keeps beta - emission
+// too). Compiled with -mavx2 -mfma and only called after a runtime CPU check
+// (cpu_engine.cpp).
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
