@@ -176,12 +176,14 @@ def test_tsv_loader_and_training(tmp_path):
 # ---- model -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stem", ["pool", "stride"])
 @pytest.mark.parametrize("pool", [2, 4, 8])
-def test_crnn_frames_match_output(pool):
-    m = model.CRNN(10, channels=(4, 8, 8, 8), hidden=8, layers=1, width_pool=pool).eval()
+def test_crnn_frames_match_output(pool, stem):
+    m = model.CRNN(10, channels=(4, 8, 8, 8), hidden=8, layers=1, width_pool=pool, stem=stem).eval()
     for w in (37, 64, 101):
         out = m(torch.zeros(2, 1, 32, w))
-        assert out.shape == (w // pool, 2, 10)
+        t = w // pool if stem == "pool" else -(-w // 2) // (pool // 2)  # the stride-2 conv rounds up
+        assert out.shape == (t, 2, 10)
         assert m.frames(torch.tensor([w]))[0] == out.shape[0]
         assert torch.allclose(out.exp().sum(-1), torch.ones(()), atol=1e-5)
 
