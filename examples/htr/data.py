@@ -75,12 +75,22 @@ FONT_FAMILIES: Dict[str, List[str]] = {
     "seto": ["truetype/seto/setofont.ttf"],
     "kiloji": ["truetype/kiloji/kiloji.ttf", "truetype/kiloji/kiloji_b.ttf", "truetype/kiloji/kiloji_d.ttf",
                "truetype/kiloji/kiloji_p.ttf"],
+    # more from fonts-dustin: three handwriting families (one condensed, one thin) and a sans
+    "it-wasnt-me": ["truetype/dustin/It_wasn_t_me.ttf"],
+    "el-abogado-loco": ["truetype/dustin/El_Abogado_Loco.ttf"],
+    "penguin-attack": ["truetype/dustin/PenguinAttack.ttf"],
+    "dustismo": ["truetype/dustin/Dustismo.ttf", "truetype/dustin/dustismo_bold.ttf",
+                 "truetype/dustin/dustismo_italic.ttf", "truetype/dustin/dustismo_bold_italic.ttf"],
     # Hershey stroke fonts (hershey-fonts-data), drawn as pen strokes of random width
     "hershey-script": ["../hershey-fonts/scripts.jhf", "../hershey-fonts/scriptc.jhf"],
     "hershey-cursive": ["../hershey-fonts/cursive.jhf"],
     "hershey-sans": ["../hershey-fonts/futural.jhf", "../hershey-fonts/futuram.jhf"],
     "hershey-roman": ["../hershey-fonts/rowmans.jhf", "../hershey-fonts/timesi.jhf"],
 }
+#: Training-only vertical zone warp (see _zone_warp).
+ZONE_WARP = True
+#: Characters a font file lacks, and what its lines say instead (the label follows the pixels).
+MISSING_CHARS: Dict[str, Dict[str, str]] = {"It_wasn_t_me.ttf": {"&": "and"}}
 #: Families whose lower-case letters are capitals (the text is upper-cased for them).
 CAPS_FAMILIES = frozenset({"bwht-build", "bwht-connect", "bwht-create", "bwht-learn", "bwht-mentor",
                            "bwht-organize", "humor-sans"})
@@ -88,7 +98,7 @@ CAPS_FAMILIES = frozenset({"bwht-build", "bwht-connect", "bwht-create", "bwht-le
 TEST_FONTS = ("humor-sans", "breip", "sj-stevehand")
 FONT_ROOT = "/usr/share/fonts"
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-CACHE_VERSION = 7
+CACHE_VERSION = 9
 
 
 def font_files(families: Sequence[str], root: str = FONT_ROOT) -> List[str]:
@@ -271,12 +281,15 @@ def render_line(text: str, font_path: str, rng: np.random.Generator, height: int
         stretch *= float(extra.uniform(0.85, 1.05))
     new_w = max(int(round(w * height / h * stretch)), 8)
     ink = np.asarray(Image.fromarray(arr).resize((new_w, height), Image.BILINEAR), np.float32) / 255.0
+    if extra is not None and ZONE_WARP and extra.random() < 0.6:
+        ink = _zone_warp(ink, float(extra.uniform(-0.5, 0.5)), float(extra.uniform(0.35, 0.65)))
     if augment:
-        ink = _elastic(ink, rng)
+        scale = height / 32.0  # pixel-sized degradations grow with the line height (32 px: as before)
+        ink = _elastic(ink, rng, scale)
         if rng.random() < 0.5:
-            radius = float(rng.uniform(0.3, 1.0))
+            radius = float(rng.uniform(0.3, 1.0)) * scale
             ink = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
-        paper = _paper(ink.shape, rng)
+        paper = _paper(ink.shape, rng, scale)
         ink_level = float(rng.uniform(0, 90))
         out = paper * (1 - ink) + ink_level * ink
         out += rng.normal(0, float(rng.uniform(0, 12)), ink.shape)
@@ -285,16 +298,29 @@ def render_line(text: str, font_path: str, rng: np.random.Generator, height: int
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _zone_warp(ink: np.ndarray, a: float, c: float) -> np.ndarray:
+    """Resample the rows through a smooth monotone map that widens (a > 0) or narrows (a < 0)
+    the band around the height fraction c: a different x-height to ascender ratio."""
+    h = ink.shape[0]
+    t = (np.arange(h) + 0.5) / h
+    speed = 1.0 - a * np.cos(2 * np.pi * (t - c))  # source rows per output row: < 1 magnifies
+    src = np.clip((np.cumsum(speed) - 0.5 * speed) / speed.sum() * h - 0.5, 0, h - 1)  # a = 0: the rows as they are
+    y0 = np.floor(src).astype(int)
+    y1 = np.minimum(y0 + 1, h - 1)
+    f = (src - y0)[:, None].astype(np.float32)
+    return ink[y0] * (1 - f) + ink[y1] * f
+
+
 def _smooth_field(shape, rng, cells_x: int, cells_y: int, amp: float) -> np.ndarray:
     coarse = rng.normal(0, amp, (cells_y, cells_x)).astype(np.float32)
     return np.asarray(Image.fromarray(coarse, mode="F").resize((shape[1], shape[0]), Image.BICUBIC))
 
 
-def _elastic(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _elastic(ink: np.ndarray, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Elastic distortion: a smooth random displacement field, bilinear resampling."""
     h, w = ink.shape
-    amp = float(rng.uniform(0.3, 1.6))
-    cx = max(w // 24, 2)
+    amp = float(rng.uniform(0.3, 1.6)) * scale  # displacement in pixels of a 32 px line, scaled
+    cx = max(w // int(round(24 * scale)), 2)
     dx = _smooth_field(ink.shape, rng, cx, 3, amp)
     dy = _smooth_field(ink.shape, rng, cx, 3, amp * 0.7)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -307,12 +333,12 @@ def _elastic(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             + ink[y1, x0] * (1 - fx) * fy + ink[y1, x1] * fx * fy)
 
 
-def _paper(shape, rng: np.random.Generator) -> np.ndarray:
+def _paper(shape, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """A light background: a level, a gentle gradient and low-frequency stains."""
     h, w = shape
     level = float(rng.uniform(170, 255))
     grad = np.linspace(0, float(rng.uniform(-30, 30)), w, dtype=np.float32)[None, :]
-    stains = _smooth_field(shape, rng, max(w // 40, 2), 2, float(rng.uniform(0, 12)))
+    stains = _smooth_field(shape, rng, max(w // int(round(40 * scale)), 2), 2, float(rng.uniform(0, 12)))
     return np.clip(level + grad + stains, 100, 255)
 
 
@@ -330,6 +356,8 @@ def _render_chunk(job):
         font = files[int(rng.integers(len(files)))]
         if family in CAPS_FAMILIES:
             line = line.upper()
+        for c, sub in MISSING_CHARS.get(os.path.basename(font), {}).items():
+            line = line.replace(c, sub)
         extra = np.random.default_rng((cfg.seed, SPLIT_IDS[split], idx, 1)) if split == "train" else None
         out.append((render_line(line, font, rng, cfg.height, cfg.augment, extra), os.path.basename(font), line))
     return out

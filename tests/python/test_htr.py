@@ -89,6 +89,15 @@ def test_training_augmentation_leaves_test_lines_alone():
     assert any(e.shape != plain.shape or not np.array_equal(e, plain) for e in extra)
 
 
+def test_zone_warp_keeps_rows_at_zero_and_moves_ink():
+    ink = np.zeros((32, 20), np.float32)
+    ink[12:20] = 1.0  # a band in the middle, like the x-height zone
+    assert np.array_equal(synth._zone_warp(ink, 0.0, 0.5), ink)
+    narrow, wide = synth._zone_warp(ink, -0.5, 0.5), synth._zone_warp(ink, 0.5, 0.5)
+    assert narrow.shape == wide.shape == ink.shape
+    assert narrow[:, 0].sum() < ink[:, 0].sum() < wide[:, 0].sum()
+
+
 @pytest.mark.skipif(not synth.font_files(["hershey-script"]), reason="hershey-fonts-data not installed")
 def test_hershey_stroke_font_covers_charset_and_renders():
     path = synth.font_files(["hershey-script"])[0]
