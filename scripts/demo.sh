@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The demo command: sets everything up on a fresh machine, then trains the HTR example
 # (examples/htr: a CRNN on synthetic handwriting-like lines, torch_ctc.CTCLoss) on the CPU
-# for 8 minutes after generating and caching the data (about 1-2 minutes the first time),
+# for 10 minutes after generating and caching the data (about 2 minutes the first time),
 # prints the test CER on held-out fonts and writes the plots to build/htr-demo/.
 # Extra arguments go to the trainer, e.g. `scripts/demo.sh --minutes 30` or `--recipe forum`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/python examples/htr/train.py --minutes 8 --out build/htr-demo "$@"
+.venv/bin/python examples/htr/train.py --minutes 10 --out build/htr-demo "$@"

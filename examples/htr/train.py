@@ -4,7 +4,7 @@ Default: synthetic handwriting-like lines (Debian fonts, held-out fonts for the 
 split), a CRNN, AdamW with warm-up and cosine decay, gradient clipping, greedy decoding,
 CER/WER from rapidfuzz, checkpoints, PNG plots. See docs/htr.md.
 
-    .venv/bin/python examples/htr/train.py --minutes 8                 # the demo
+    .venv/bin/python examples/htr/train.py --minutes 10                # the demo
     .venv/bin/python examples/htr/train.py --steps 3000 --loss torch   # fixed steps, torch's loss
     .venv/bin/python examples/htr/train.py --recipe forum              # the broken forum recipe
     .venv/bin/torchrun --nproc-per-node 2 examples/htr/train.py ...    # data-parallel (gloo/nccl)
@@ -54,7 +54,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--n-val", type=int, default=300)
     g.add_argument("--n-test", type=int, default=600)
     g.add_argument("--max-chars", type=int, default=40)
-    g.add_argument("--height", type=int, default=32)
+    g.add_argument("--height", type=int, default=32, help="line height in pixels, a multiple of 16 (48 learns more "
+                   "per step but costs twice as much per step; see docs/htr.md)")
     g.add_argument("--gen-workers", type=int, default=0, help="processes for data generation (0: all cores)")
     g = p.add_argument_group("model")
     g.add_argument("--channels", default="16,32,48,64", help="conv channels of the four blocks")
@@ -62,6 +63,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--layers", type=int, default=1, help="BiLSTM layers (1 learns fastest on a 2-core CPU; 2-3 on a GPU)")
     g.add_argument("--width-pool", type=int, default=4, choices=[2, 4, 8])
     g.add_argument("--dropout", type=float, default=0.1)
+    g.add_argument("--stem", choices=["pool", "stride"], default="stride",
+                   help="first conv: full resolution then max-pooling, or stride 2 (a quarter of its work)")
     g = p.add_argument_group("training")
     g.add_argument("--recipe", choices=["default", "forum"], default="default",
                    help="forum: the broken setup of the forum post (see docs/pitfalls.md)")
@@ -89,7 +92,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if not (args.steps or args.minutes or args.epochs):
             args.minutes = 3.0
     elif not (args.steps or args.minutes or args.epochs):
-        args.minutes = 8.0
+        args.minutes = 10.0
     return args
 
 
@@ -257,7 +260,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         min_width = 128
     else:
         channels = tuple(int(c) for c in args.channels.split(","))
-        model = CRNN(len(tok), args.height, channels, args.hidden, args.layers, args.width_pool, args.dropout).to(device)
+        model = CRNN(len(tok), args.height, channels, args.hidden, args.layers, args.width_pool, args.dropout,
+                     args.stem).to(device)
         if device.type == "cpu":  # channels-last convolutions and pooling: ~20% faster steps for wider convs
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -354,11 +358,18 @@ def main(argv: Optional[List[str]] = None) -> dict:
         val_cer, val_wer, _ = evaluate(model, splits["val"], tok, device, min_width=min_width)
         test_cer, test_wer, preds = evaluate(model, splits["test"], tok, device, min_width=min_width)
         history["test_cer"] = test_cer
+        per_font = {}  # test CER of each held-out font (synthetic data: the font file of each line)
+        if "fonts" in splits["test"]:
+            for f in sorted(set(splits["test"]["fonts"])):
+                ix = [i for i, g in enumerate(splits["test"]["fonts"]) if g == f]
+                per_font[os.path.splitext(f)[0]] = error_rates([splits["test"]["texts"][i] for i in ix],
+                                                               [preds[i] for i in ix])[0]
         steps_run = len(history["step"])
         results = {
             "recipe": args.recipe, "loss": args.loss, "steps": step, "train_seconds": round(train_s, 1),
             "data_seconds": round(t_data, 1), "seconds_per_step": round(train_s / max(steps_run, 1), 4),
             "val_cer": val_cer, "val_wer": val_wer, "test_cer": test_cer, "test_wer": test_wer,
+            "test_cer_per_font": per_font,
             "world_size": ddp.world, "threads": torch.get_num_threads(), "batch_size": args.batch_size,
             "final_loss": float(np.mean(history["loss"][-50:])) if history["loss"] else None,
         }
@@ -380,6 +391,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         print(f"val CER {100 * val_cer:.2f}% (train fonts), WER {100 * val_wer:.1f}%")
         print(f"TEST CER {100 * test_cer:.2f}% on held-out fonts, WER {100 * test_wer:.1f}%"
               if args.data == "synth" else f"TEST CER {100 * test_cer:.2f}%, WER {100 * test_wer:.1f}%")
+        if per_font:
+            print("test CER per font: " + ", ".join(f"{f} {100 * c:.1f}%" for f, c in per_font.items()))
         if not args.no_plots:
             print(f"plots: {os.path.join(args.out, 'curves.png')}, {os.path.join(args.out, 'test_samples.png')}")
         if forum:
