@@ -362,8 +362,9 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
       gather_emissions(in, t, target, p.blank, live.begin, std::min(live.end, states), rows.emission);
       for (int64_t s = std::max<int64_t>(states - 2, 0); s < states; ++s)
         cur[s] = math::beta_initial(s, states, rows.emission[s]);
-      // Only the last two states end a path: their paths part is log(1) = 0.
-      for (int64_t s = live.begin; s < live.end; ++s) paths[s] = s >= states - 2 && s < states ? 0.0f : -INFINITY;
+      // The paths part of beta_initial: 0 (log 1) for the two states that end a path.
+      for (int64_t s = live.begin; s < live.end; ++s)
+        paths[s] = s < states ? math::beta_initial(s, states, 0.0f) : -INFINITY;
     } else {
       std::swap(cur, next);
       emissions.prepare(t, live.begin, live.end);

@@ -41,8 +41,6 @@ CTC_SIMD_INLINE Vec8 operator*(Vec8 a, Vec8 b) { return {_mm256_mul_ps(a.v, b.v)
 CTC_SIMD_INLINE Vec8 max(Vec8 a, Vec8 b) { return {_mm256_max_ps(a.v, b.v)}; }
 // Lanes where `mask` is all ones take `yes`, the others `no`.
 CTC_SIMD_INLINE Vec8 select(Vec8 mask, Vec8 yes, Vec8 no) { return {_mm256_blendv_ps(no.v, yes.v, mask.v)}; }
-CTC_SIMD_INLINE Vec8 equal(Vec8 a, Vec8 b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ)}; }
-CTC_SIMD_INLINE Vec8 operator|(Vec8 a, Vec8 b) { return {_mm256_or_ps(a.v, b.v)}; }
 CTC_SIMD_INLINE Vec8 neg_inf8() { return splat(-INFINITY); }
 
 namespace detail {
@@ -182,6 +180,11 @@ namespace detail {
 struct LogAddParts {
   __m256 max;  // made NaN where the result must be NaN
   __m256 sum;  // 1 + exp(o1 - m) + exp(o2 - m), in [1, 3]
+
+  // max + log(sum); all -inf: -inf + log(1).
+  CTC_SIMD_INLINE Vec8 value() const { return {offset_plus_log(max, sum)}; }
+  // offset + max + log(sum), the offset joined to the maximum, off the chain.
+  CTC_SIMD_INLINE Vec8 plus(Vec8 offset) const { return {offset_plus_log(_mm256_add_ps(offset.v, max), sum)}; }
 };
 CTC_SIMD_INLINE LogAddParts log_add_parts(Vec8 a, Vec8 b, Vec8 c) {
   // x86 min/max return their second operand when either is NaN. The operand
@@ -206,8 +209,7 @@ CTC_SIMD_INLINE LogAddParts log_add_parts(Vec8 a, Vec8 b, Vec8 c) {
 }  // namespace detail
 
 CTC_SIMD_INLINE Vec8 offset_log_add(Vec8 offset, Vec8 a, Vec8 b, Vec8 c) {
-  const detail::LogAddParts parts = detail::log_add_parts(a, b, c);
-  return {detail::offset_plus_log(_mm256_add_ps(offset.v, parts.max), parts.sum)};  // all -inf: -inf + log(1)
+  return detail::log_add_parts(a, b, c).plus(offset);
 }
 
 // The backward's step: beta = math::combine_paths(stay, step, skip, emission)
@@ -220,12 +222,11 @@ struct BetaAndPaths {
 };
 CTC_SIMD_INLINE BetaAndPaths beta_and_paths(Vec8 stay, Vec8 step, Vec8 skip, Vec8 emission) {
   const detail::LogAddParts parts = detail::log_add_parts(stay, step, skip);
-  return {{detail::offset_plus_log(_mm256_add_ps(emission.v, parts.max), parts.sum)},
-          {detail::offset_plus_log(parts.max, parts.sum)}};
+  return {parts.plus(emission), parts.value()};
 }
 
 // log(exp(a) + exp(b) + exp(c)) per lane (see offset_log_add).
-CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) { return offset_log_add(splat(0.0f), a, b, c); }
+CTC_SIMD_INLINE Vec8 log_add(Vec8 a, Vec8 b, Vec8 c) { return detail::log_add_parts(a, b, c).value(); }
 
 // math::state_posterior per lane, from the paths part of beta (beta_and_paths):
 // exp(alpha + paths + nll). A state no complete path visits has alpha or paths
