@@ -7,6 +7,7 @@ CER/WER from rapidfuzz, checkpoints, PNG plots. See docs/htr.md.
     .venv/bin/python examples/htr/train.py --minutes 10                # the demo
     .venv/bin/python examples/htr/train.py --steps 3000 --loss torch   # fixed steps, torch's loss
     .venv/bin/python examples/htr/train.py --recipe forum              # the broken forum recipe
+    .venv/bin/python examples/htr/train.py --procs 2                   # 2 data-parallel processes (gloo)
     .venv/bin/torchrun --nproc-per-node 2 examples/htr/train.py ...    # data-parallel (gloo/nccl)
     .venv/bin/python examples/htr/train.py --data tsv --data-dir DIR   # DIR/{train,val,test}.tsv
     .venv/bin/python examples/htr/train.py --data iam --data-dir IAM   # IAM lines
@@ -79,6 +80,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--minutes", type=float, default=0, help="stop after this many minutes of training (0: no limit)")
     g.add_argument("--eval-every", type=int, default=250)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--procs", type=int, default=1,
+                   help="data-parallel processes that the trainer starts itself (gloo on the CPU), each with "
+                        "--batch-size lines; on a CPU, one process of one thread per core learns fastest "
+                        "(docs/htr.md). torchrun starts its own processes instead")
     g.add_argument("--threads", type=int, default=0, help="torch threads per process (0: cores / processes)")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     g.add_argument("--out", default="build/htr-run", help="checkpoints, plots and results.json")
@@ -87,6 +92,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     g.add_argument("--diagnose", action="store_true", help="ctc_loss(warn=True): torch_ctc's diagnostics on every step")
     args = p.parse_args(argv)
+    if args.procs < 1:
+        p.error(f"--procs must be at least 1, got {args.procs}")
     if args.recipe == "forum":
         args.loss = "torch"  # the forum trained with torch's loss; torch_ctc refuses its batches
         if not (args.steps or args.minutes or args.epochs):
@@ -106,7 +113,9 @@ class Dist:
         self.enabled = self.world > 1
         if self.enabled and not dist.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
-            dist.init_process_group(backend)
+            # --procs meets through a file (no port to pick, so none to lose to another program); torchrun: env://
+            dist.init_process_group(backend, init_method=os.environ.get("HTR_INIT_METHOD"), rank=self.rank,
+                                    world_size=self.world)
 
     @property
     def main(self) -> bool:
@@ -236,6 +245,11 @@ def save_checkpoint(path: str, model, opt, step: int, args, tok, history: dict) 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
+    if args.procs > 1 and "WORLD_SIZE" not in os.environ:
+        if args.recipe == "forum":
+            print("--procs: the forum recipe runs in one process")
+        else:
+            return spawn(args.procs, sys.argv[1:] if argv is None else list(argv), args.out)
     if args.device == "auto":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available() else torch.device("cpu")
     else:
@@ -461,11 +475,24 @@ def forum_epilogue(model, splits, tok, device, args, preds):
     print(torch_ctc.diagnose(x[..., :27].log_softmax(-1), gb.targets, frames, gb.target_lengths))
 
 
-def _spawn_entry(rank: int, world: int, argv: List[str], port: int) -> None:
-    """torch.multiprocessing.spawn target: one DDP process (used by the tests)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
-                      LOCAL_RANK=str(rank))
+def _spawn_entry(rank: int, world: int, argv: List[str], init_file: str) -> None:
+    """torch.multiprocessing.spawn target: one DDP process of ``spawn``."""
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank),
+                      HTR_INIT_METHOD="file://" + init_file)
     main(argv)
+
+
+def spawn(world: int, argv: List[str], out: str) -> dict:
+    """Run the trainer in ``world`` data-parallel processes (``--procs``) and return rank 0's results."""
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory(prefix="htr-ddp-") as tmp:
+        # the file store's file must not exist yet; the processes create and share it
+        mp.spawn(_spawn_entry, args=(world, argv, os.path.join(tmp, "store")), nprocs=world, join=True)
+    with open(os.path.join(out, "results.json")) as f:
+        return json.load(f)
 
 
 if __name__ == "__main__":
