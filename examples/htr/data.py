@@ -81,6 +81,17 @@ FONT_FAMILIES: Dict[str, List[str]] = {
     "penguin-attack": ["truetype/dustin/PenguinAttack.ttf"],
     "dustismo": ["truetype/dustin/Dustismo.ttf", "truetype/dustin/dustismo_bold.ttf",
                  "truetype/dustin/dustismo_italic.ttf", "truetype/dustin/dustismo_bold_italic.ttf"],
+    # more training hands and letterforms: a pencil hand and a marker hand (the Latin glyphs of
+    # two Japanese fonts), a calligraphic italic, comic capitals, a blend of 725 fonts, and a
+    # font with heavy, bottom-weighted letters
+    "klee": ["truetype/klee/KleeOne-Regular.ttf", "truetype/klee/KleeOne-SemiBold.ttf"],
+    "yusei-magic": ["truetype/yusei-magic/YuseiMagic-Regular.ttf"],
+    "z003": ["opentype/urw-base35/Z003-MediumItalic.otf"],
+    "tomsontalks": ["truetype/tomsontalks/TomsonTalks.ttf"],
+    "averia": ["truetype/averia-gwf/AveriaGWF-Regular.ttf", "truetype/averia-gwf/AveriaGWF-Italic.ttf",
+               "truetype/averia-gwf/AveriaGWF-Light.ttf", "truetype/averia-gwf/AveriaGWF-Bold.ttf"],
+    "opendyslexic": ["opentype/opendyslexic/OpenDyslexic-Regular.otf", "opentype/opendyslexic/OpenDyslexic-Italic.otf",
+                     "opentype/opendyslexic/OpenDyslexic-Bold.otf", "opentype/opendyslexic/OpenDyslexicAlta-Regular.otf"],
     # Hershey stroke fonts (hershey-fonts-data), drawn as pen strokes of random width
     "hershey-script": ["../hershey-fonts/scripts.jhf", "../hershey-fonts/scriptc.jhf"],
     "hershey-cursive": ["../hershey-fonts/cursive.jhf"],
@@ -90,15 +101,16 @@ FONT_FAMILIES: Dict[str, List[str]] = {
 #: Training-only vertical zone warp (see _zone_warp).
 ZONE_WARP = True
 #: Characters a font file lacks, and what its lines say instead (the label follows the pixels).
-MISSING_CHARS: Dict[str, Dict[str, str]] = {"It_wasn_t_me.ttf": {"&": "and"}}
+MISSING_CHARS: Dict[str, Dict[str, str]] = {"It_wasn_t_me.ttf": {"&": "and"},
+                                             "TomsonTalks.ttf": {"&": "and", '"': "'", "(": "", ")": ""}}
 #: Families whose lower-case letters are capitals (the text is upper-cased for them).
 CAPS_FAMILIES = frozenset({"bwht-build", "bwht-connect", "bwht-create", "bwht-learn", "bwht-mentor",
-                           "bwht-organize", "humor-sans"})
+                           "bwht-organize", "humor-sans", "tomsontalks"})
 #: Families held out for the test split.
 TEST_FONTS = ("humor-sans", "breip", "sj-stevehand")
 FONT_ROOT = "/usr/share/fonts"
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-CACHE_VERSION = 9
+CACHE_VERSION = 10
 
 
 def font_files(families: Sequence[str], root: str = FONT_ROOT) -> List[str]:
@@ -345,6 +357,19 @@ def _paper(shape, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
 # ---- generation and cache -------------------------------------------------------------------
 
 
+def text_for_font(line: str, family: str, font_path: str) -> str:
+    """What a line says when drawn in this font: upper case for the capitals-only families,
+    and each character the font lacks replaced (the label follows the pixels)."""
+    missing = MISSING_CHARS.get(os.path.basename(font_path), {})
+    for c, sub in missing.items():
+        line = line.replace(c, sub)
+    if missing:  # a dropped character can leave a double or an edge space
+        line = " ".join(line.split())
+    if family in CAPS_FAMILIES:  # after the replacements: their words are drawn in capitals too
+        line = line.upper()
+    return line
+
+
 def _render_chunk(job):
     cfg_dict, split, start, lines, fonts = job
     cfg = GenConfig(**cfg_dict)
@@ -354,10 +379,7 @@ def _render_chunk(job):
         rng = np.random.default_rng((cfg.seed, SPLIT_IDS[split], idx))
         family, files = fonts[int(rng.integers(len(fonts)))]
         font = files[int(rng.integers(len(files)))]
-        if family in CAPS_FAMILIES:
-            line = line.upper()
-        for c, sub in MISSING_CHARS.get(os.path.basename(font), {}).items():
-            line = line.replace(c, sub)
+        line = text_for_font(line, family, font)
         extra = np.random.default_rng((cfg.seed, SPLIT_IDS[split], idx, 1)) if split == "train" else None
         out.append((render_line(line, font, rng, cfg.height, cfg.augment, extra), os.path.basename(font), line))
     return out

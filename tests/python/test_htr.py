@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFont
 
 _EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
 sys.path.insert(0, os.path.abspath(_EXAMPLES))
@@ -86,6 +86,37 @@ def test_training_augmentation_leaves_test_lines_alone():
     extra = [synth.render_line("Hello, World 42!", font, np.random.default_rng(5), extra=np.random.default_rng(k))
              for k in range(4)]
     assert any(e.shape != plain.shape or not np.array_equal(e, plain) for e in extra)
+
+
+def _draws(font, c: str) -> bool:
+    # PIL draws a character the font lacks as the font's .notdef glyph (a box, or nothing)
+    return bytes(font.getmask(c)) != bytes(font.getmask("\uffff"))
+
+
+def test_every_installed_font_draws_the_charset():
+    # a glyph the font lacks would be a box where the label says a letter: a wrong label
+    checked = 0
+    for fam in synth.FONT_FAMILIES:
+        for path in synth.font_files([fam]):
+            if path.endswith(".jhf"):
+                continue  # the Hershey fonts: test_hershey_stroke_font_covers_charset_and_renders
+            font = ImageFont.truetype(path, 40)
+            replaced = synth.MISSING_CHARS.get(os.path.basename(path), {})
+            lacks = [c for c in synth.CHARSET if c != " " and c not in replaced and not _draws(font, c)]
+            assert not lacks, f"{path} has no glyph for {lacks}"
+            assert all(_draws(font, c) for sub in replaced.values() for c in sub if c != " "), path
+            checked += 1
+    if not checked:
+        pytest.skip("no font installed (scripts/setup.sh)")
+
+
+def test_text_for_font_follows_the_pixels():
+    assert synth.text_for_font("Say hi", "dkg", "x/dkg.ttf") == "Say hi"
+    assert synth.text_for_font("Say hi", "humor-sans", "x/Humor-Sans.ttf") == "SAY HI"
+    assert synth.text_for_font("Rock & roll", "it-wasnt-me", "x/It_wasn_t_me.ttf") == "Rock and roll"
+    # TomsonTalks: capitals, and no & " ( ): the parentheses go, and no double space is left
+    said = synth.text_for_font('say "hi" (now) & (go)', "tomsontalks", "x/TomsonTalks.ttf")
+    assert said == "SAY 'HI' NOW AND GO"
 
 
 def test_zone_warp_keeps_rows_at_zero_and_moves_ink():
