@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# Two data-parallel processes of one thread each (--procs 2): on the 2-core CPU this trains on
-# 1.8 times the lines per second of one process (docs/htr.md); one process on a 1-core machine.
+# Two data-parallel processes of one thread each (--procs 2): on the 2-core CPU they train on
+# about 1.4 times the lines per second of one single-threaded process and twice those of one
+# two-threaded process (docs/htr.md); one process on a 1-core machine.
 procs=2
 if [ "$(nproc)" -lt 2 ]; then procs=1; fi
 .venv/bin/python examples/htr/train.py --minutes 10 --procs "$procs" --out build/htr-demo "$@"
