@@ -12,4 +12,5 @@ scripts/setup.sh
 # two-threaded process (docs/htr.md); one process on a 1-core machine.
 procs=2
 if [ "$(nproc)" -lt 2 ]; then procs=1; fi
-.venv/bin/python examples/htr/train.py --minutes 10 --procs "$procs" --out build/htr-demo "$@"
+# The trainer's default length: 10 minutes, or 3 for `--recipe forum`.
+.venv/bin/python examples/htr/train.py --procs "$procs" --out build/htr-demo "$@"
