@@ -249,6 +249,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
         if args.recipe == "forum":
             print("--procs: the forum recipe runs in one process")
         else:
+            gpus = torch.cuda.device_count() if args.device != "cpu" else 0
+            if 0 < gpus < args.procs and args.device in ("auto", "cuda"):
+                raise SystemExit(f"--procs {args.procs}: each process takes its own GPU and there are {gpus}; "
+                                 f"use --procs {gpus}, or --device cpu")
             return spawn(args.procs, sys.argv[1:] if argv is None else list(argv), args.out)
     if args.device == "auto":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available() else torch.device("cpu")

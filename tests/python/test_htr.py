@@ -277,6 +277,12 @@ def test_forum_recipe_runs_and_diagnoses(tmp_path, monkeypatch, tiny_cache, caps
         assert needle in out, needle
 
 
+def test_procs_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--procs", "0"])
+    assert "--procs must be at least 1" in capsys.readouterr().err
+
+
 @needs_fonts
 def test_ddp_two_processes_gloo(tmp_path, monkeypatch, tiny_cache):
     monkeypatch.setenv("HTR_CACHE", tiny_cache)
