@@ -245,15 +245,10 @@ def save_checkpoint(path: str, model, opt, step: int, args, tok, history: dict) 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
-    if args.procs > 1 and "WORLD_SIZE" not in os.environ:
-        if args.recipe == "forum":
-            print("--procs: the forum recipe runs in one process")
-        else:
-            gpus = torch.cuda.device_count() if args.device != "cpu" else 0
-            if 0 < gpus < args.procs and args.device in ("auto", "cuda"):
-                raise SystemExit(f"--procs {args.procs}: each process takes its own GPU and there are {gpus}; "
-                                 f"use --procs {gpus}, or --device cpu")
-            return spawn(args.procs, sys.argv[1:] if argv is None else list(argv), args.out)
+    if args.procs > 1 and "WORLD_SIZE" not in os.environ:  # start the processes; each runs main() again
+        if args.recipe != "forum":
+            return spawn(args, sys.argv[1:] if argv is None else list(argv))
+        print("--procs: the forum recipe runs in one process")
     if args.device == "auto":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available() else torch.device("cpu")
     else:
@@ -486,16 +481,20 @@ def _spawn_entry(rank: int, world: int, argv: List[str], init_file: str) -> None
     main(argv)
 
 
-def spawn(world: int, argv: List[str], out: str) -> dict:
-    """Run the trainer in ``world`` data-parallel processes (``--procs``) and return rank 0's results."""
+def spawn(args: argparse.Namespace, argv: List[str]) -> dict:
+    """Run the trainer (``argv``) in ``args.procs`` data-parallel processes and return rank 0's results."""
     import tempfile
 
     import torch.multiprocessing as mp
 
+    gpus = torch.cuda.device_count() if args.device in ("auto", "cuda") else 0
+    if 0 < gpus < args.procs:
+        raise SystemExit(f"--procs {args.procs}: each process takes its own GPU and there are {gpus}; "
+                         f"use --procs {gpus}, or --device cpu")
     with tempfile.TemporaryDirectory(prefix="htr-ddp-") as tmp:
         # the file store's file must not exist yet; the processes create and share it
-        mp.spawn(_spawn_entry, args=(world, argv, os.path.join(tmp, "store")), nprocs=world, join=True)
-    with open(os.path.join(out, "results.json")) as f:
+        mp.spawn(_spawn_entry, args=(args.procs, argv, os.path.join(tmp, "store")), nprocs=args.procs, join=True)
+    with open(os.path.join(args.out, "results.json")) as f:
         return json.load(f)
 
 
