@@ -1,8 +1,9 @@
 """Train a CRNN handwriting recogniser with CTC (torch_ctc or torch's loss).
 
 Default: synthetic handwriting-like lines (Debian fonts, held-out fonts for the test
-split), a CRNN, AdamW with warm-up and cosine decay, gradient clipping, greedy decoding,
-CER/WER from rapidfuzz, checkpoints, PNG plots. See docs/htr.md.
+split), each line zone-normalised (normalize.py), a CRNN, AdamW with warm-up and cosine
+decay, gradient clipping, greedy decoding, CER/WER from rapidfuzz, checkpoints, PNG plots.
+See docs/htr.md.
 
     .venv/bin/python examples/htr/train.py --minutes 10                # the demo
     .venv/bin/python examples/htr/train.py --steps 3000 --loss torch   # fixed steps, torch's loss
@@ -40,7 +41,7 @@ from rapidfuzz.distance import Levenshtein
 import torch_ctc
 
 from htr import data as synth
-from htr import loaders
+from htr import loaders, normalize
 from htr.model import CRNN, ForumNet
 from htr.tokenizer import ForumTokenizer, Tokenizer
 
@@ -58,6 +59,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--height", type=int, default=32, help="line height in pixels, a multiple of 16 (48 learns more "
                    "per step but costs twice as much per step; see docs/htr.md)")
     g.add_argument("--gen-workers", type=int, default=0, help="processes for data generation (0: all cores)")
+    g.add_argument("--zone-norm", choices=["on", "off"], help="map each line's body (x-height) band to a fixed "
+                   "share of the rows, the width scaled alike (normalize.py); default: on, off for --recipe forum")
     g = p.add_argument_group("model")
     g.add_argument("--channels", default="16,32,48,64", help="conv channels of the four blocks")
     g.add_argument("--hidden", type=int, default=128, help="BiLSTM units per direction")
@@ -94,6 +97,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.procs < 1:
         p.error(f"--procs must be at least 1, got {args.procs}")
+    if args.zone_norm is None:  # the forum's setup had no normalisation
+        args.zone_norm = "off" if args.recipe == "forum" else "on"
     if args.recipe == "forum":
         args.loss = "torch"  # the forum trained with torch's loss; torch_ctc refuses its batches
         if not (args.steps or args.minutes or args.epochs):
@@ -261,9 +266,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     t_start = time.time()
     splits, tok = load_data(args, ddp, log)
+    if args.zone_norm == "on":
+        workers = max((args.gen_workers or os.cpu_count() or 1) // ddp.world, 1)
+        splits = {s: dict(d, images=normalize.normalize_all(d["images"], workers)) for s, d in splits.items()}
     t_data = time.time() - t_start
     log(f"data: {len(splits['train']['texts'])} train, {len(splits['val']['texts'])} val, "
-        f"{len(splits['test']['texts'])} test lines ({t_data:.0f} s); {len(tok)} classes (blank = 0)")
+        f"{len(splits['test']['texts'])} test lines ({t_data:.0f} s); {len(tok)} classes (blank = 0); "
+        f"zone normalisation {args.zone_norm}")
 
     forum = args.recipe == "forum"
     if forum:
@@ -379,7 +388,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                                                                [preds[i] for i in ix])[0]
         steps_run = len(history["step"])
         results = {
-            "recipe": args.recipe, "loss": args.loss, "steps": step, "train_seconds": round(train_s, 1),
+            "recipe": args.recipe, "loss": args.loss, "zone_norm": args.zone_norm, "steps": step, "train_seconds": round(train_s, 1),
             "data_seconds": round(t_data, 1), "seconds_per_step": round(train_s / max(steps_run, 1), 4),
             "val_cer": val_cer, "val_wer": val_wer, "test_cer": test_cer, "test_wer": test_wer,
             "test_cer_per_font": per_font,

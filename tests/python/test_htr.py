@@ -13,7 +13,7 @@ _EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
 sys.path.insert(0, os.path.abspath(_EXAMPLES))
 
 from htr import data as synth  # noqa: E402
-from htr import loaders, model, train  # noqa: E402
+from htr import loaders, model, normalize, train  # noqa: E402
 from htr.tokenizer import ForumTokenizer, Tokenizer  # noqa: E402
 
 HAVE_FONTS = all(synth.font_files([f]) for f in synth.TEST_FONTS)
@@ -117,6 +117,50 @@ def test_text_for_font_follows_the_pixels():
     # TomsonTalks: capitals, and no & " ( ): the parentheses go, and no double space is left
     said = synth.text_for_font('say "hi" (now) & (go)', "tomsontalks", "x/TomsonTalks.ttf")
     assert said == "SAY 'HI' NOW AND GO"
+
+
+def _line_with_body(h: int, w: int, top: int, bot: int, paper: int = 230, ink: int = 30) -> np.ndarray:
+    """A fake text line: dense ink in the body rows [top, bot), thin ascenders and descenders."""
+    img = np.full((h, w), paper, np.uint8)
+    img[top:bot, ::3] = ink  # letters: every third column inked through the body
+    img[max(top - 6, 0):top, ::17] = ink  # a few ascenders
+    img[bot:min(bot + 4, h), 5::23] = ink  # and descenders
+    return img
+
+
+def test_ink_threshold_separates_ink_from_paper():
+    img = _line_with_body(32, 200, 12, 20)
+    assert 30 <= normalize.ink_threshold(img) < 230
+
+
+def test_body_band_finds_the_x_height_band():
+    y0, top, bot, y1 = normalize.body_band(_line_with_body(32, 200, 13, 21))
+    assert (top, bot) == (13, 21)
+    assert y0 == 7 and y1 == 25
+    blank = np.full((32, 50), 200, np.uint8)
+    assert normalize.body_band(blank) == (0, 0, 32, 32)
+
+
+@pytest.mark.parametrize("top,bot", [(14, 19), (10, 24), (12, 20)])
+def test_normalize_zones_maps_the_body_to_a_fixed_band(top, bot):
+    img = _line_with_body(32, 300, top, bot)
+    out = normalize.normalize_zones(img)
+    assert out.dtype == np.uint8 and out.shape[0] == 32
+    scale = min(max(normalize.ZONES[1] * 32 / (bot - top), 0.6), 2.0)  # kept in SCALE_RANGE
+    assert out.shape == img.shape
+    _, ntop, nbot, _ = normalize.body_band(out)
+    centre = (normalize.ZONES[0] + normalize.ZONES[1] / 2) * 32  # the body band's centre row
+    lo, hi = centre - (bot - top) * scale / 2, centre + (bot - top) * scale / 2
+    assert abs(ntop - lo) <= 1.5 and abs(nbot - hi) <= 1.5
+    if 0.6 < normalize.ZONES[1] * 32 / (bot - top) < 2.0:  # unclipped: a normalised line stays about put
+        again = normalize.body_band(normalize.normalize_zones(out))
+        assert abs(again[1] - ntop) <= 1 and abs(again[2] - nbot) <= 1
+
+
+def test_normalize_zones_leaves_a_blank_line_blank():
+    blank = np.full((32, 40), 210, np.uint8)
+    out = normalize.normalize_zones(blank)
+    assert out.shape[0] == 32 and out.min() == out.max() == 210
 
 
 def test_zone_warp_keeps_rows_at_zero_and_moves_ink():
@@ -281,6 +325,13 @@ def test_procs_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--procs", "0"])
     assert "--procs must be at least 1" in capsys.readouterr().err
+
+
+def test_zone_normalisation_is_on_except_for_the_forum_recipe():
+    assert train.parse_args([]).zone_norm == "on"
+    assert train.parse_args(["--recipe", "forum"]).zone_norm == "off"  # the forum's setup had none
+    assert train.parse_args(["--zone-norm", "off"]).zone_norm == "off"
+    assert train.parse_args(["--recipe", "forum", "--zone-norm", "on"]).zone_norm == "on"
 
 
 @needs_fonts
