@@ -60,7 +60,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    "per step but costs twice as much per step; see docs/htr.md)")
     g.add_argument("--gen-workers", type=int, default=0, help="processes for data generation (0: all cores)")
     g.add_argument("--zone-norm", choices=["on", "off"], help="map each line's body (x-height) band to a fixed "
-                   "share of the rows, the width scaled alike (normalize.py); default: on, off for --recipe forum")
+                   "share of the rows, same width (normalize.py); default: on, off for --recipe forum")
     g = p.add_argument_group("model")
     g.add_argument("--channels", default="16,32,48,64", help="conv channels of the four blocks")
     g.add_argument("--hidden", type=int, default=128, help="BiLSTM units per direction")
@@ -388,7 +388,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
                                                                [preds[i] for i in ix])[0]
         steps_run = len(history["step"])
         results = {
-            "recipe": args.recipe, "loss": args.loss, "zone_norm": args.zone_norm, "steps": step, "train_seconds": round(train_s, 1),
+            "recipe": args.recipe, "loss": args.loss, "zone_norm": args.zone_norm, "steps": step,
+            "train_seconds": round(train_s, 1),
             "data_seconds": round(t_data, 1), "seconds_per_step": round(train_s / max(steps_run, 1), 4),
             "val_cer": val_cer, "val_wer": val_wer, "test_cer": test_cer, "test_wer": test_wer,
             "test_cer_per_font": per_font,
