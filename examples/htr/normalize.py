@@ -15,7 +15,7 @@ measured worse. Deslanting before this step did not measurably help either (docs
 from __future__ import annotations
 
 from multiprocessing import get_context
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -51,16 +51,12 @@ def body_band(img: np.ndarray) -> Tuple[int, int, int, int]:
     smooth = np.convolve(prof, np.ones(3) / 3, mode="same")  # the peak: not a single stray row
     peak = int(np.argmax(smooth))
     dense = prof >= 0.45 * smooth[peak]
+    dense[1:-1] |= dense[:-2] & dense[2:]  # a thin row between two dense ones is in the band
     top, bot = peak, peak + 1
-    while top > 0 and (dense[top - 1] or (top > 1 and dense[top - 2])):
+    while top > 0 and dense[top - 1]:
         top -= 1
-    while bot < h and (dense[bot] or (bot + 1 < h and dense[bot + 1])):
+    while bot < h and dense[bot]:
         bot += 1
-    # the run starts and ends on dense rows
-    while top < peak and not dense[top]:
-        top += 1
-    while bot > peak + 1 and not dense[bot - 1]:
-        bot -= 1
     inked = np.nonzero(prof > 0.03 * smooth[peak])[0]
     return int(inked[0]), top, bot, int(inked[-1]) + 1
 
@@ -88,6 +84,16 @@ def normalize_zones(img: np.ndarray, zones: Tuple[float, float, float] = ZONES) 
     padded = np.vstack([np.full((1, w), paper), img.astype(np.float64), np.full((1, w), paper)])
     rows = padded[np.clip(lo + 1, 0, h + 1)] * (1 - f) + padded[np.clip(lo + 2, 0, h + 1)] * f
     return np.clip(rows, 0, 255).astype(np.uint8)
+
+
+def normalize_splits(splits: Dict[str, dict], workers: int = 1) -> Dict[str, dict]:
+    """The splits with their ``images`` normalised; a split that another key shares (the TSV
+    loader's val may be its test) is normalised once."""
+    done: Dict[int, dict] = {}
+    for d in splits.values():
+        if id(d) not in done:
+            done[id(d)] = dict(d, images=normalize_all(d["images"], workers))
+    return {s: done[id(d)] for s, d in splits.items()}
 
 
 def normalize_all(images: List[np.ndarray], workers: int = 1) -> List[np.ndarray]:

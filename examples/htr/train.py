@@ -268,7 +268,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     splits, tok = load_data(args, ddp, log)
     if args.zone_norm == "on":
         workers = max((args.gen_workers or os.cpu_count() or 1) // ddp.world, 1)
-        splits = {s: dict(d, images=normalize.normalize_all(d["images"], workers)) for s, d in splits.items()}
+        splits = normalize.normalize_splits(splits, workers)
     t_data = time.time() - t_start
     log(f"data: {len(splits['train']['texts'])} train, {len(splits['val']['texts'])} val, "
         f"{len(splits['test']['texts'])} test lines ({t_data:.0f} s); {len(tok)} classes (blank = 0); "
