@@ -102,9 +102,14 @@ class EmissionBlocks {
     }
   }
 
-  // Per state, the offset of its class in an input (or gradient) row, when
-  // gathering directly; null otherwise.
-  const int32_t* class_offsets() const { return direct_ ? index_ : nullptr; }
+  // Per state, the offset of its class in a row whose class stride is
+  // `stride_c`: the gather's offsets, when gathering directly from an input
+  // with that class stride; null otherwise. (A gradient row written through
+  // offsets built for another stride lands outside the row: strided float32
+  // input once corrupted the heap that way.)
+  const int32_t* class_offsets(int64_t stride_c) const {
+    return direct_ && in_.stride_c == stride_c ? index_ : nullptr;
+  }
 
   // Frame t's input row as bytes, for SpreadPrefetch; empty unless the
   // classes are contiguous.
@@ -405,8 +410,8 @@ void backward_sample_avx2(const Problem& p, const float* workspace, const float*
     // there), so only the window is summed.
     const int64_t live_end = std::min(live.end, states);
     if (direct_gradient_row(in, g)) {
-      write_gradient_row_direct(g, n, t, target, p.blank, emissions.class_offsets(), in.num_classes, posterior,
-                                live.begin, live_end, scale, stream_gradient ? class_posterior : nullptr);
+      write_gradient_row_direct(g, n, t, target, p.blank, emissions.class_offsets(g.stride_c), in.num_classes,
+                                posterior, live.begin, live_end, scale, stream_gradient ? class_posterior : nullptr);
     } else {
       // Per class, in ascending state order (as the scalar engine). Only the
       // target's classes and blank are touched; the rest of the array stays 0.

@@ -85,6 +85,14 @@ at::Tensor lengths_as_vector(const at::Tensor& lengths, const char* name) {
   return lengths.reshape({1});
 }
 
+// torch accepts a 0-d length tensor for a batch of one (its own
+// test_CTCLoss_critical_target_len passes target_lengths = torch.tensor(256)
+// with N = 1): it is that sample's length. Any other count is refused later,
+// naming the argument.
+at::Tensor as_length_per_sample(const at::Tensor& lengths) {
+  return lengths.dim() == 0 ? lengths.reshape({1}) : lengths;
+}
+
 at::Tensor ctc_loss_composite(const at::Tensor& log_probs, const at::Tensor& targets,
                               const at::Tensor& input_lengths, const at::Tensor& target_lengths, int64_t blank,
                               int64_t reduction, bool zero_infinity, bool batch_first, bool from_logits,
@@ -92,7 +100,8 @@ at::Tensor ctc_loss_composite(const at::Tensor& log_probs, const at::Tensor& tar
   TORCH_CHECK_VALUE(reduction == kNone || reduction == kMean || reduction == kSum, "torch_ctc: reduction = ",
                     reduction, " is not one of 0 (none), 1 (mean), 2 (sum)");
   const bool unbatched = log_probs.dim() == 2;
-  at::Tensor lp = log_probs, tg = targets, il = input_lengths, tl = target_lengths;
+  at::Tensor lp = log_probs, tg = targets, il = as_length_per_sample(input_lengths),
+             tl = as_length_per_sample(target_lengths);
   if (unbatched) {
     TORCH_CHECK_VALUE(targets.dim() == 1, "torch_ctc: for unbatched log_probs (T, C), targets must be 1-D, got shape ",
                       targets.sizes());

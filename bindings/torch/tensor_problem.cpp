@@ -60,6 +60,10 @@ void check_arguments(const at::Tensor& log_probs, const at::Tensor& targets, con
                     log_probs.sym_sizes());
   const c10::SymInt batch = log_probs.sym_size(batch_first ? 0 : 1);
   const c10::SymInt classes = log_probs.sym_size(2);
+  // torch refuses empty log_probs; an empty batch has no loss to reduce ('mean' would be NaN).
+  // T = 0 with samples is fine: each sample then has input length 0.
+  TORCH_CHECK_VALUE(holds(batch.sym_gt(0)), "torch_ctc: log_probs has an empty batch (N = 0, shape ",
+                    log_probs.sym_sizes(), "); it needs at least one sample");
   TORCH_CHECK_VALUE(holds(classes.sym_gt(0)), "torch_ctc: log_probs has C = 0 classes; it needs at least the blank class");
   TORCH_CHECK_VALUE(blank >= 0, "torch_ctc: blank = ", blank, " must be in [0, C) with C = ", classes);
   TORCH_CHECK_VALUE(holds(classes.sym_gt(blank)), "torch_ctc: blank = ", blank, " must be in [0, C) with C = ", classes,

@@ -229,23 +229,92 @@ def test_non_contiguous_inputs():
     assert_close(g_our, g_ref, **F64_GRAD_TOL)
 
 
-def test_non_contiguous_class_stride():
-    """log_probs whose class dimension has stride 2."""
+CLASS_STRIDE_DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
+
+
+@pytest.mark.parametrize("dtype", CLASS_STRIDE_DTYPES)
+@pytest.mark.parametrize("kernel", ["auto", "scalar"])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_non_contiguous_class_stride(dtype, kernel, from_logits):
+    """log_probs whose class dimension has stride 2, on every dtype and CPU kernel.
+
+    This covered only float64 once, and float32 (the AVX2 backward) wrote its
+    gradient rows through offsets built for the input's class stride: wrong
+    gradients and heap corruption."""
     p = make_problem(seed=8, T=14, N=3, C=5, max_L=5)
-    lp = p.log_probs()
-    big = torch.zeros(p.T, p.N, 2 * p.C, dtype=torch.float64)
+    lp = (p.logits if from_logits else p.log_probs()).to(dtype)
+    big = torch.zeros(p.T, p.N, 2 * p.C, dtype=dtype)
     big[..., ::2] = lp
-    view = big[..., ::2].detach().requires_grad_(False)
     leaf = big.clone().requires_grad_(True)
-    loss = torch_ctc.ctc_loss(leaf[..., ::2], p.padded(), p.il(), p.tl(), reduction="sum")
-    ref = F.ctc_loss(lp, p.padded(), p.il(), p.tl(), reduction="sum")
-    assert_close(loss.detach(), ref, **F64_TOL)
-    loss.backward()
+    kw = dict(reduction="sum", from_logits=from_logits)
+    torch_ctc._C.set_cpu_kernel(kernel)
+    try:
+        loss = torch_ctc.ctc_loss(leaf[..., ::2], p.padded(), p.il(), p.tl(), **kw)
+        loss.backward()
+        # the same as a contiguous call, bit for bit
+        lp2 = big[..., ::2].contiguous().requires_grad_(True)
+        loss2 = torch_ctc.ctc_loss(lp2, p.padded(), p.il(), p.tl(), **kw)
+        loss2.backward()
+    finally:
+        torch_ctc._C.set_cpu_kernel("auto")
     assert (leaf.grad[..., 1::2] == 0).all()
-    # the same as a contiguous call
-    lp2 = view.contiguous().requires_grad_(True)
-    torch_ctc.ctc_loss(lp2, p.padded(), p.il(), p.tl(), reduction="sum").backward()
+    assert_close(loss.detach(), loss2.detach(), rtol=0, atol=0)
     assert_close(leaf.grad[..., ::2], lp2.grad, rtol=0, atol=0)
+    if dtype == torch.float64:
+        ref = F.ctc_loss(p.log_probs(), p.padded(), p.il(), p.tl(), reduction="sum")
+        assert_close(loss.detach(), ref, **F64_TOL)
+
+
+def test_class_stride_float32_loop_keeps_the_heap_intact():
+    """The reported reproduction: a loop of float32 calls on a stride_c = 2 view
+    (it ended in 'double free or corruption'). Run under ASan in CI."""
+    p = make_problem(seed=81, T=30, N=4, C=12, max_L=8)
+    lp = p.log_probs().float()
+    x = torch.repeat_interleave(lp, 2, -1)[..., ::2]
+    assert x.stride(-1) == 2
+    expected = None
+    for _ in range(50):
+        leaf = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(torch_ctc.ctc_loss(leaf, p.padded(), p.il(), p.tl(), reduction="sum"), leaf)
+        if expected is None:
+            y = x.contiguous().requires_grad_(True)
+            (expected,) = torch.autograd.grad(torch_ctc.ctc_loss(y, p.padded(), p.il(), p.tl(), reduction="sum"), y)
+        assert_close(grad, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("which", ["input_lengths", "target_lengths", "both"])
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_zero_dim_lengths_for_a_batch_of_one(which, dtype):
+    """torch accepts 0-d length tensors when N = 1 (its test_CTCLoss_critical_target_len
+    passes target_lengths = torch.tensor(256, dtype=torch.int))."""
+    p = make_problem(seed=82, T=12, N=1, C=5, max_L=4, min_L=3)
+    il = torch.tensor(p.input_lengths[0], dtype=dtype) if which != "target_lengths" else p.il()
+    tl = torch.tensor(len(p.targets_list[0]), dtype=dtype) if which != "input_lengths" else p.tl()
+    for reduction in ["none", "mean", "sum"]:
+        lp = p.log_probs().requires_grad_(True)
+        ours_loss = torch_ctc.ctc_loss(lp, p.padded(), il, tl, reduction=reduction)
+        ref = F.ctc_loss(p.log_probs(), p.padded(), il, tl, reduction=reduction)
+        assert ours_loss.shape == ref.shape
+        assert_close(ours_loss.detach(), ref, **F64_TOL)
+        ours_loss.sum().backward()
+
+
+def test_zero_dim_lengths_need_a_batch_of_one():
+    p = make_problem(seed=83, T=12, N=3, C=5, max_L=4)
+    with pytest.raises(ValueError, match="input_lengths has 1 entries but log_probs has a batch of N = 3"):
+        torch_ctc.ctc_loss(p.log_probs(), p.padded(), torch.tensor(12), p.tl())
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("T", [0, 5])
+def test_empty_batch_is_refused(batch_first, T):
+    """torch raises 'log_probs tensor must not be empty' (RuntimeError, its test_ctc_loss_error);
+    we raise ValueError naming log_probs. (T = 0 with N >= 1 stays allowed: test_T_equals_0.)"""
+    shape = (0, T, 4) if batch_first else (T, 0, 4)
+    empty = torch.tensor([], dtype=torch.long)
+    for reduction in ["none", "mean", "sum"]:
+        with pytest.raises(ValueError, match=r"log_probs has an empty batch \(N = 0"):
+            torch_ctc.ctc_loss(torch.rand(shape), empty, empty, empty, reduction=reduction, batch_first=batch_first)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
