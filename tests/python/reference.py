@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
 import torch
 
 MAX_BRUTE_FORCE_T = 5
@@ -120,6 +121,69 @@ def dp_nll(log_probs: torch.Tensor, target: Sequence[int], blank: int = 0) -> fl
     if S == 1:
         return -alpha[0]
     return -lse(alpha[S - 1], alpha[S - 2])
+
+
+# --------------------------------------------------------------------------
+# numpy alpha-beta with posteriors (float64): loss and exact gradient for any
+# size, written from design.md section 1 without torch's or torch_ctc's code.
+# --------------------------------------------------------------------------
+def _extended_labels(target: Sequence[int], blank: int) -> List[int]:
+    ext = [blank]
+    for v in target:
+        ext += [int(v), blank]
+    return ext
+
+
+def _logaddexp3(a, b, c):
+    return np.logaddexp(np.logaddexp(a, b), c)
+
+
+def _shift(row, by: int):
+    """row[s - by] (by > 0) or row[s + |by|] (by < 0), -inf where out of range."""
+    out = np.full_like(row, -np.inf)
+    if by > 0:
+        out[by:] = row[:-by]
+    else:
+        out[:by] = row[-by:]
+    return out
+
+
+def alpha_beta_nll_grad(log_probs, target: Sequence[int], blank: int = 0):
+    """(nll, d nll / d log_probs) of one sample, in float64 numpy.
+
+    log_probs: (T, C) array-like, only this sample's frames (normalised or not).
+    The gradient is -sum of the posteriors of the states of each class (exact
+    for any input); it is all NaN when the loss is infinite (no gradient exists)
+    and empty-frame problems (T = 0) give a (0, C) gradient.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    T, C = lp.shape
+    if T == 0:
+        return (0.0 if len(target) == 0 else math.inf), np.zeros((0, C))
+    ext = _extended_labels(target, blank)
+    S = len(ext)
+    e = lp[:, ext]  # (T, S): the emission of each state
+    skip_into = np.array([s >= 2 and ext[s] != blank and ext[s] != ext[s - 2] for s in range(S)])
+    alpha = np.full((T, S), -np.inf)
+    alpha[0, : min(S, 2)] = e[0, : min(S, 2)]
+    for t in range(1, T):
+        prev = alpha[t - 1]
+        alpha[t] = e[t] + _logaddexp3(prev, _shift(prev, 1), np.where(skip_into, _shift(prev, 2), -np.inf))
+    nll = -np.logaddexp(alpha[T - 1, S - 1], alpha[T - 1, S - 2]) if S > 1 else -alpha[T - 1, 0]
+    if not np.isfinite(nll):
+        return float(nll), np.full((T, C), np.nan)
+    skip_from = np.zeros(S, dtype=bool)  # beta_t(s) may come from beta_{t+1}(s + 2)
+    skip_from[: max(S - 2, 0)] = skip_into[2:]
+    beta = np.full((T, S), -np.inf)
+    beta[T - 1, max(S - 2, 0):] = e[T - 1, max(S - 2, 0):]
+    for t in range(T - 2, -1, -1):
+        nxt = beta[t + 1]
+        beta[t] = e[t] + _logaddexp3(nxt, _shift(nxt, -1), np.where(skip_from, _shift(nxt, -2), -np.inf))
+    posterior = np.exp(alpha + beta - e + nll)  # (T, S)
+    grad = np.zeros((T, C))
+    for s, c in enumerate(ext):
+        grad[:, c] -= posterior[:, s]
+    return float(nll), grad
 
 
 # --------------------------------------------------------------------------
