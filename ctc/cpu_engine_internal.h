@@ -82,6 +82,7 @@ bool begin_forward_sample(const Problem& p, Acc* workspace, Acc* nll, int64_t n,
 template <typename In, typename Acc>
 void fill_gradient_frames(const GradientOutput& g, int64_t n, int64_t from_t, int64_t to_t, int64_t num_classes,
                           Acc value) {
+  if (from_t >= to_t) return;  // an empty gradient (T = 0) may have no storage: no pointer arithmetic on it
   In* base = static_cast<In*>(g.data) + n * g.stride_n;
   for (int64_t t = from_t; t < to_t; ++t)
     for (int64_t c = 0; c < num_classes; ++c) store(base[t * g.stride_t + c * g.stride_c], value);

@@ -19,7 +19,8 @@ struct Emissions {
   const Acc* normaliser = nullptr;  // logsumexp of each frame, or nullptr for log-probs input
 
   CTC_HD Emissions(const Problem& p, int64_t sample, const Acc* frame_normalisers)
-      : base(static_cast<const In*>(p.input) + sample * p.stride_n),
+      // An empty input (T = 0) may have no storage: offsetting a null pointer is undefined.
+      : base(p.input == nullptr ? nullptr : static_cast<const In*>(p.input) + sample * p.stride_n),
         stride_t(p.stride_t),
         stride_c(p.stride_c),
         num_classes(p.num_classes),

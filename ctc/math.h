@@ -158,12 +158,16 @@ CTC_HD T max_ignoring_nan(T a, T b) {
   return b > a ? b : a;
 }
 
-// An infeasible sample (nll = +inf) has no defined gradient: without
-// zero_infinity every element of its valid frames is NaN, as in torch (with
-// zero_infinity it is 0). Every backend checks this before the posteriors.
+// A sample whose loss is not finite has no defined gradient. An infeasible
+// one (nll = +inf) gets NaN on every element of its valid frames, as in torch,
+// or 0 with zero_infinity. A NaN loss (from NaN input, or a frame of all -inf
+// logits) and -inf (from +inf input) get NaN too: their posteriors would mix
+// 0s and NaNs, differently on each kernel. Every backend checks this before
+// the posteriors, and never computes posteriors for a non-finite loss.
 template <typename T>
 CTC_HD bool gradient_undefined(T nll, bool zero_infinity) {
-  return !zero_infinity && nll == -neg_inf<T>();
+  const bool infinite = nll == -neg_inf<T>() || nll == neg_inf<T>();
+  return nll != nll || (infinite && !zero_infinity);
 }
 
 // Frames a target needs: one per label plus a blank between equal neighbours.

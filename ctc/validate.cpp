@@ -17,6 +17,14 @@ std::string at(const char* name, int64_t n) { return std::string(name) + "[" + s
 }  // namespace
 
 void validate_values(const Problem& p, int64_t padded_width) {
+  // The bindings check these on shapes already; the core refuses them too, as
+  // every label check below relies on them.
+  if (p.num_classes < 1)
+    fail("log_probs", "log_probs has C = " + std::to_string(p.num_classes) +
+                          " classes; it needs at least the blank class");
+  if (p.blank < 0 || p.blank >= p.num_classes)
+    fail("blank", "blank = " + std::to_string(p.blank) + " must be in [0, C) with C = " +
+                      std::to_string(p.num_classes) + " classes in log_probs");
   int64_t total_length = 0;
   for (int64_t n = 0; n < p.batch; ++n) {
     const int64_t frames = p.input_lengths[n];

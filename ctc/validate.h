@@ -8,7 +8,7 @@
 namespace ctc {
 
 // Throws ctc::Error naming the argument and the offending value when:
-// an input length is negative or above T; a target length is negative or
+// there are no classes or blank is outside [0, C); an input length is negative or above T; a target length is negative or
 // overruns its slots (padded width or concatenated total); a label is outside
 // [0, C) or equals blank within its target length.
 // `padded_width` is S for padded (N, S) targets and -1 for concatenated ones.

@@ -58,7 +58,7 @@ __global__ void beta_posterior_kernel(Problem p, const Acc* workspace, int64_t a
   const int64_t n = blockIdx.x;
   const int64_t frames = p.input_lengths[n];
   const Acc nll = nll_all[n];
-  if (frames == 0 || isinf(nll)) return;  // the gradient pass writes 0 or NaN (math::gradient_undefined)
+  if (frames == 0 || !isfinite(nll)) return;  // the gradient pass writes 0 or NaN (math::gradient_undefined)
   const int64_t length = p.target_lengths[n];
   const int64_t* target = p.targets + p.target_offsets[n];
   const Emissions<In, Acc> emission(p, n, sample_normalisers(p, workspace, alpha_elems, n));

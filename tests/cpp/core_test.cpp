@@ -788,6 +788,18 @@ TEST_F(Validate, LabelEqualsBlank) {
   expect_error("targets");
 }
 
+TEST_F(Validate, BlankOutsideTheClasses) {
+  p_.blank = 5;  // C = 5
+  expect_error("blank");
+  p_.blank = -1;
+  expect_error("blank");
+}
+
+TEST_F(Validate, NoClasses) {
+  p_.num_classes = 0;
+  expect_error("log_probs");
+}
+
 TEST_F(Validate, PaddingBeyondLengthsIsNotChecked) {
   // The -1 fillers after each target's length are never labels.
   targets_[3] = 77;

@@ -105,6 +105,30 @@ def test_avx2_nan_propagates_and_padding_is_ignored():
     assert torch.isnan(a[0][2])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("kernel", ["auto", "scalar"])
+@pytest.mark.parametrize("zero_infinity", [False, True])
+@pytest.mark.parametrize("case", ["all_minus_inf_logits", "nan_log_prob"])
+def test_nan_loss_gives_nan_gradient_on_every_kernel(dtype, kernel, zero_infinity, case):
+    """A sample whose loss is NaN gets NaN on all of its valid frames (math::gradient_undefined),
+    with or without zero_infinity; its padding frames and the other samples are untouched.
+    The scalar kernel once mixed 0s (states with alpha or beta -inf) into the NaNs and the
+    AVX2 one did not (found by the fuzzer: a frame of all -inf logits)."""
+    x, targets, il, tl = problem(12, 3, 6, 3, seed=5)
+    il[0] = 9
+    from_logits = case == "all_minus_inf_logits"
+    inp = x.clone() if from_logits else x.log_softmax(-1)
+    if from_logits:
+        inp[4, 0, :] = float("-inf")  # no class possible: log_softmax is NaN
+    else:
+        inp[4, 0, 0] = float("nan")  # the blank, read by every state
+    loss, grad = run(kernel, inp.to(dtype), targets, il, tl, from_logits=from_logits, zero_infinity=zero_infinity)
+    assert torch.isnan(loss[0]) and torch.isfinite(loss[1:]).all()
+    assert torch.isnan(grad[:9, 0]).all()
+    assert (grad[9:, 0] == 0).all()
+    assert torch.isfinite(grad[:, 1:]).all()
+
+
 @requires_avx2
 def test_avx2_infeasible_sample_matches_scalar_semantics():
     lp = torch.randn(3, 1, 4).log_softmax(-1)
