@@ -28,6 +28,19 @@ Findings (``Finding.code``):
 ``shapes``
     arguments whose sizes do not fit together at all (reported instead of raising).
 
+How it is built: :func:`diagnose` reads the arguments once into a ``_Batch``, which holds
+what the checks share: log_probs as a float32 CPU ``(T, N, C)`` tensor in the layout
+the lengths point to, the lengths, the options, and per-sample quantities (the mask of
+valid frames, the label list of each sample) that are computed the first time a check
+uses them. Then it runs the checks in ``_CHECKS`` in order, and the report lists their
+findings in that order. Every check has the same signature,
+``check(batch: _Batch) -> List[Finding]``, and may record numbers in ``batch.stats`` (the
+report's ``stats``; ``Report.__str__`` prints the ones it names). To add a check, write
+such a function and put it in ``_CHECKS`` where its findings should appear. A check
+that finds sizes the later checks cannot work with raises ``_SizesDoNotFit(finding)``:
+that finding is reported and the remaining checks are skipped. Unreadable log_probs or
+lengths stop the run the same way, before any check runs.
+
 ``ctc_loss(..., warn=True)`` (or :func:`set_warnings` ``(True)``) runs :func:`diagnose`
 on each call and emits each kind of finding once per process as a
 :class:`CTCDiagnosticWarning`; :func:`reset_warnings` forgets what was emitted.
@@ -38,7 +51,8 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from functools import cached_property
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -244,6 +258,404 @@ def _greedy_lengths(best: torch.Tensor, lengths: torch.Tensor, blank: int) -> Li
     return out
 
 
+# ---- the shared inputs of the checks ------------------------------------------------------------
+
+
+class _SizesDoNotFit(Exception):
+    """Raised with a ``shapes`` finding when the later checks cannot run on these sizes."""
+
+    def __init__(self, finding: Finding):
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+@dataclass
+class _Batch:
+    """What the checks share, read once by :func:`diagnose`.
+
+    ``x`` is a float32 CPU copy of log_probs in ``(T, N, C)`` order, in the layout the
+    lengths point to: after a layout finding the other checks look at the corrected view,
+    so they report the real problems instead of echoing the layout one. The per-sample
+    quantities are properties computed on first use: nothing is spent on them when the
+    sizes stop the run before any check needs them.
+    """
+
+    x: torch.Tensor
+    shape: tuple  # of log_probs as given
+    batch_first: bool
+    swapped: bool  # the lengths say log_probs has the other layout
+    read_T: int  # the T and N the loss reads from the layout it was told
+    read_N: int
+    input_lengths: torch.Tensor  # as given: 1-D int64, possibly outside [0, T]
+    target_lengths: torch.Tensor
+    targets: Any
+    blank: int
+    from_logits: bool
+    norm_tol: float
+    blank_share: float
+    stats: Dict[str, Any]  # the report's stats, filled in by the checks
+
+    @property
+    def T(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def N(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def C(self) -> int:
+        return self.x.shape[2]
+
+    @cached_property
+    def lengths(self) -> torch.Tensor:
+        """input_lengths clamped into [0, T], as the frames that can be indexed."""
+        return self.input_lengths.clamp(0, self.T)
+
+    @cached_property
+    def valid(self) -> torch.Tensor:
+        """(T, N) mask of the frames the loss reads; padding beyond the lengths may hold anything."""
+        return torch.arange(self.T).unsqueeze(1) < self.lengths.unsqueeze(0)
+
+    @cached_property
+    def _split(self):
+        return _split_targets(self.targets, self.target_lengths, self.N)
+
+    @property
+    def per_sample(self) -> Optional[List[List[int]]]:
+        """The label list of each sample, or None when targets and target_lengths do not fit."""
+        return self._split[0]
+
+    @property
+    def targets_problem(self) -> Optional[str]:
+        """Why targets and target_lengths do not fit, or None."""
+        return self._split[1]
+
+
+def _read_log_probs(log_probs, batch_first: bool) -> torch.Tensor:
+    """log_probs as a 3-D float32 CPU tensor in the given layout; raises _SizesDoNotFit."""
+    if not isinstance(log_probs, torch.Tensor) or log_probs.dim() not in (2, 3) or not log_probs.is_floating_point():
+        shape = tuple(log_probs.shape) if isinstance(log_probs, torch.Tensor) else ()
+        raise _SizesDoNotFit(Finding(
+            "shapes", "log_probs", "error",
+            f"log_probs must be a floating tensor (T, N, C) or (T, C), got "
+            f"{type(log_probs).__name__} {shape}",
+            "pass the model output after log_softmax over the class dimension",
+        ))
+    x = log_probs.detach().to("cpu", torch.float32)
+    if x.dim() == 2:  # unbatched (T, C)
+        x = x.unsqueeze(0 if batch_first else 1)
+    return x
+
+
+def _read_lengths(input_lengths, target_lengths):
+    """Both length arguments as 1-D int64 tensors; raises _SizesDoNotFit."""
+    il = _as_long_1d(input_lengths)
+    tl = _as_long_1d(target_lengths)
+    if il is None or tl is None:
+        raise _SizesDoNotFit(Finding(
+            "shapes", "lengths", "error",
+            "input_lengths or target_lengths is not a sequence of integers",
+            "pass int32/int64 tensors or lists of ints, one per sample",
+        ))
+    return il, tl
+
+
+def _to_time_first(x: torch.Tensor, n: int, batch_first: bool):
+    """(x as (T, N, C), swapped, (T, N) as the loss reads them).
+
+    The number of lengths tells which leading dimension is the batch: when the batch size
+    sits where T was expected, the output was passed in the other layout.
+    """
+    bdim = 0 if batch_first else 1
+    other = 1 - bdim
+    read = (x.shape[other], x.shape[bdim])
+    swapped = bool(n) and x.shape[bdim] != n and x.shape[other] == n
+    if swapped:
+        bdim = other
+    if bdim == 0:
+        x = x.transpose(0, 1)
+    return x.contiguous(), swapped, read
+
+
+# ---- the checks, one per finding code -----------------------------------------------------------
+# Each takes the _Batch and returns its findings, in report order (usually none or one).
+
+
+def _check_layout(batch: _Batch) -> List[Finding]:
+    """``layout``: (N, T, C) read as (T, N, C), or the reverse."""
+    if not batch.swapped:
+        return []
+    if batch.batch_first:
+        kind, got, want = "time_first", "(T, N, C)", "(N, T, C)"
+        fix = "drop batch_first=True, or transpose with log_probs.transpose(0, 1)"
+    else:
+        kind, got, want = "batch_first", "(N, T, C)", "(T, N, C)"
+        fix = "pass batch_first=True to torch_ctc, or transpose with log_probs.transpose(0, 1)"
+    n = batch.input_lengths.numel()
+    read_T, read_N = batch.read_T, batch.read_N
+    return [Finding(
+        "layout", kind, "error",
+        f"log_probs has shape {batch.shape} and there are {n} samples: it looks {got}, "
+        f"but the loss reads it as {want} (T={read_T}, N={read_N})",
+        fix,
+        details={"n_lengths": n, "shape": batch.shape},
+    )]
+
+
+def _check_batch_sizes(batch: _Batch) -> List[Finding]:
+    """``shapes`` (batch): one input and one target length per sample, or nothing else can run."""
+    N = batch.N
+    if batch.input_lengths.numel() != N:
+        raise _SizesDoNotFit(Finding(
+            "shapes", "batch", "error",
+            f"{batch.input_lengths.numel()} input_lengths for a batch of {N} (log_probs {batch.shape})",
+            "give one input length per sample, in batch order",
+        ))
+    if batch.target_lengths.numel() != N:
+        raise _SizesDoNotFit(Finding(
+            "shapes", "batch", "error",
+            f"{batch.target_lengths.numel()} target_lengths for a batch of {N}",
+            "give one target length per sample, in batch order",
+        ))
+    return []
+
+
+def _check_lengths(batch: _Batch) -> List[Finding]:
+    """``lengths``: input_lengths outside [0, T], or all equal and not T (hard-coded)."""
+    il, T, N = batch.input_lengths, batch.T, batch.N
+    over = [b for b in range(N) if int(il[b]) > T]
+    neg = [b for b in range(N) if int(il[b]) < 0]
+    found = []
+    if over or neg:
+        bad = over + neg
+        found.append(Finding(
+            "lengths", "out_of_range", "error",
+            f"input_lengths outside [0, T={T}] for {len(bad)} sample(s) "
+            f"(e.g. sample {bad[0]}: {int(il[bad[0]])})",
+            "compute input_lengths per sample from the real width through the model's downsampling; "
+            "never hard-code them",
+            samples=bad,
+        ))
+    # Equal lengths are normal when nothing is padded (all T); equal to something else, they
+    # were most likely written down once instead of computed per sample.
+    if N >= 2 and bool((il == il[0]).all()) and int(il[0]) != T and not over:
+        found.append(_hard_coded_lengths(int(il[0]), T, N))
+    return found
+
+
+def _hard_coded_lengths(v: int, T: int, N: int) -> Finding:
+    ignored = N * (T - v)
+    return Finding(
+        "lengths", "hard_coded", "error" if v < T else "warning",
+        f"all {N} input_lengths are {v} but the model output has T={T} frames: the lengths look "
+        f"hard-coded; the loss ignores {ignored} of {N * T} frames ({T - v} per sample)",
+        "compute input_lengths per image from its width through the conv/pooling arithmetic "
+        "(e.g. width // 4 for two width poolings), or T for every sample if nothing is padded",
+        details={"value": v, "T": T, "ignored_frames": ignored},
+    )
+
+
+def _check_normalisation(batch: _Batch) -> List[Finding]:
+    """``normalisation``: logsumexp over C must be 0 at every frame the loss reads."""
+    x = batch.x
+    # Rows that are all -inf (masked frames) have no logsumexp to test.
+    mask = batch.valid & torch.isfinite(x).any(-1)
+    if batch.from_logits or not bool(mask.any()):  # the loss normalises logits itself
+        return []
+    lse = torch.logsumexp(x, dim=-1)  # (T, N)
+    lse_c = lse[mask]
+    err_c = float(lse_c.abs().max())
+    batch.stats["mean_logsumexp_over_C"] = float(lse_c.mean())
+    if math.isfinite(err_c) and not err_c > batch.norm_tol:
+        return []
+    kind, what, fix = _misnormalisation(batch, mask, lse_c)
+    bad_samples = sorted({int(b) for b in (lse.abs() > batch.norm_tol).logical_and(mask).any(0).nonzero().flatten()})
+    return [Finding(
+        "normalisation", kind, "error", what, fix,
+        samples=bad_samples,
+        details={"max_abs_logsumexp_over_C": err_c},
+    )]
+
+
+def _misnormalisation(batch: _Batch, mask: torch.Tensor, lse_c: torch.Tensor):
+    """(kind, message, advice) for log_probs that are not normalised over C.
+
+    Tells the usual mistakes apart (softmax instead of log_softmax, the softmax over the
+    wrong dimension, raw scores), because each has a different fix.
+    """
+    x, tol = batch.x, batch.norm_tol
+    if bool((x >= 0).all()) and float((x.clamp_min(0).sum(-1)[mask] - 1).abs().max()) < 1e-3 * batch.C + tol:
+        return (
+            "probabilities",
+            "log_probs holds probabilities (softmax output): its values are in [0, 1] and sum to 1 over C",
+            "use log_softmax(dim=-1) instead of softmax, or pass raw logits with from_logits=True",
+        )
+    if batch.T > 1 and float(torch.logsumexp(x, dim=0).abs().max()) < tol:  # over the full padded T
+        return (
+            "time",
+            "log_probs is normalised over the time dimension (softmax/log_softmax over T), not over the classes",
+            "apply log_softmax over the class dimension: log_softmax(dim=-1) (or dim=2 for "
+            "(T, N, C) and (N, T, C) outputs)",
+        )
+    if batch.N > 1 and float(torch.logsumexp(x, dim=1).abs().max()) < tol:
+        return (
+            "batch",
+            "log_probs is normalised over the batch dimension (softmax/log_softmax over N), not over the classes",
+            "apply log_softmax over the class dimension: log_softmax(dim=-1)",
+        )
+    return (
+        "not_normalised",
+        f"log_probs is not normalised over the classes: logsumexp over C ranges from "
+        f"{float(lse_c.min()):.3g} to {float(lse_c.max()):.3g} instead of 0 (raw logits?)",
+        "apply log_softmax(dim=-1) to the model output, or pass the raw logits with "
+        "from_logits=True (torch_ctc fuses the log_softmax)",
+    )
+
+
+def _check_targets_fit(batch: _Batch) -> List[Finding]:
+    """``shapes`` (targets): targets must hold target_lengths labels per sample.
+
+    Not fatal: the checks that need the labels skip themselves, the others still run.
+    """
+    per_sample = batch.per_sample
+    if per_sample is None:
+        return [Finding(
+            "shapes", "targets", "error", f"targets and target_lengths do not fit: {batch.targets_problem}",
+            "give padded (N, S) targets with S >= max target length, or 1-D concatenated targets "
+            "of sum(target_lengths) labels",
+        )]
+    batch.stats["mean_target_length"] = round(sum(len(s) for s in per_sample) / max(batch.N, 1), 2)
+    return []
+
+
+def _check_tokenizer(batch: _Batch) -> List[Finding]:
+    """``tokenizer``: the blank id inside the targets, or labels outside [0, C)."""
+    if batch.per_sample is None:  # unreadable targets: _check_targets_fit reports them
+        return []
+    found = [_blank_in_targets(batch), _labels_out_of_range(batch)]
+    return [f for f in found if f is not None]
+
+
+def _blank_in_targets(batch: _Batch) -> Optional[Finding]:
+    per_sample, blank = batch.per_sample, batch.blank
+    blank_at = [b for b, seq in enumerate(per_sample) if blank in seq]
+    if not blank_at:
+        return None
+    count = sum(seq.count(blank) for seq in per_sample)
+    return Finding(
+        "tokenizer", "blank_in_targets", "error",
+        f"the blank id {blank} appears {count} time(s) inside the targets of {len(blank_at)} of "
+        f"{batch.N} samples: the tokenizer gives a real character the blank's id",
+        f"reserve id {blank} for blank: number the characters from 1 (e.g. "
+        f"{{ch: i + 1 for i, ch in enumerate(vocab)}}) and size the output layer len(vocab) + 1",
+        samples=blank_at,
+        details={"count": count},
+    )
+
+
+def _labels_out_of_range(batch: _Batch) -> Optional[Finding]:
+    per_sample, C = batch.per_sample, batch.C
+    out_of_range = [b for b, seq in enumerate(per_sample) if any(v < 0 or v >= C for v in seq)]
+    if not out_of_range:
+        return None
+    labels = [v for seq in per_sample for v in seq]
+    return Finding(
+        "tokenizer", "label_out_of_range", "error",
+        f"labels outside [0, C={C}) in {len(out_of_range)} sample(s): min label {min(labels)}, "
+        f"max label {max(labels)}, but the model has only {C} output classes",
+        "size the model's last layer to the tokenizer: out_features = number of characters + 1 "
+        "(blank); check that padding values are not counted inside target_lengths",
+        samples=out_of_range,
+        details={"max_label": max(labels), "min_label": min(labels), "C": C},
+    )
+
+
+def _check_infeasible(batch: _Batch) -> List[Finding]:
+    """``infeasible``: samples with fewer frames than their alignment needs (loss = +inf).
+
+    CTC needs one frame per label plus a blank between equal neighbours.
+    """
+    if batch.per_sample is None:  # unreadable targets: _check_targets_fit reports them
+        return []
+    need_list = []
+    for b, seq in enumerate(batch.per_sample):
+        repeats = sum(1 for i in range(1, len(seq)) if seq[i] == seq[i - 1])
+        need = len(seq) + repeats
+        if need > int(batch.lengths[b]):
+            need_list.append((b, need, int(batch.lengths[b])))
+    if not need_list:
+        return []
+    ex = "; ".join(f"sample {b}: needs {nd} frames, has {av}" for b, nd, av in need_list[:_MAX_LISTED])
+    if len(need_list) > _MAX_LISTED:
+        ex += f"; ... ({len(need_list)} in all)"
+    return [Finding(
+        "infeasible", "too_few_frames", "error",
+        f"{len(need_list)} of {batch.N} samples cannot be aligned (T_b < labels + adjacent repeats), "
+        f"their loss is +inf: {ex}",
+        "downsample time less (fewer width poolings / strides), check that input_lengths are the "
+        "real per-sample frame counts, drop or split over-long targets, or set zero_infinity=True "
+        "to skip such samples",
+        samples=[b for b, _, _ in need_list],
+        details={"needed_available": need_list},
+    )]
+
+
+def _check_blank_collapse(batch: _Batch) -> List[Finding]:
+    """``blank_collapse``: blank wins almost every frame, or greedy outputs are mostly empty."""
+    blank, valid = batch.blank, batch.valid
+    if not (0 <= blank < batch.C) or not bool(valid.any()):
+        return []
+    best = batch.x.argmax(-1)  # (T, N)
+    share = float((best == blank)[valid].float().mean())
+    batch.stats["blank_argmax_share"] = share
+    glen = _greedy_lengths(best.T, batch.lengths, blank)
+    # An empty or one-character output is only suspicious when the target is longer; with
+    # unreadable targets every sample counts.
+    per_sample = batch.per_sample
+    eligible = [b for b in range(batch.N) if per_sample is None or len(per_sample[b]) > 1]
+    short = [b for b in eligible if glen[b] <= 1]
+    short_share = len(short) / max(len(eligible), 1)
+    batch.stats["short_output_share"] = short_share
+    blank_wins, mostly_short = share > batch.blank_share, short_share > SHORT_OUTPUT_SHARE
+    if not eligible or not (blank_wins or mostly_short):
+        return []
+    why = []
+    if blank_wins:
+        why.append(f"blank wins the argmax on {100 * share:.1f}% of the valid frames")
+    if mostly_short:
+        why.append(
+            f"greedy decoding gives an empty or one-character output for {len(short)} of "
+            f"{len(eligible)} samples whose targets are longer"
+        )
+    return [Finding(
+        "blank_collapse", "blank" if blank_wins else "short_outputs", "warning",
+        "the model has collapsed to blanks: " + "; ".join(why),
+        "normal for the first few hundred steps; if it persists, fix the other findings first "
+        "(lengths, normalisation, tokenizer), then check the learning rate (3e-4..1e-3 with Adam), "
+        "gradient clipping, and that the model downsamples width only 4-8x and has nonlinearities",
+        samples=short,
+        details={"blank_share": share, "short_output_share": short_share},
+    )]
+
+
+#: What every check is: it reads the shared _Batch (and may record numbers in its stats) and
+#: returns its findings; one that finds the sizes unusable raises _SizesDoNotFit instead.
+_Check = Callable[[_Batch], List[Finding]]
+
+#: The checks, in the order of the report. Adding a check: write a _Check, add it here.
+_CHECKS: Tuple[_Check, ...] = (
+    _check_layout,
+    _check_batch_sizes,  # raises when the batch sizes disagree: the checks below index per sample
+    _check_lengths,
+    _check_normalisation,
+    _check_targets_fit,
+    _check_tokenizer,
+    _check_infeasible,
+    _check_blank_collapse,
+)
+
+
 def diagnose(
     log_probs: torch.Tensor,
     targets: torch.Tensor,
@@ -275,239 +687,23 @@ def diagnose(
         norm_tol: tolerance on ``|logsumexp over C|`` for the normalisation check.
         blank_share: blank argmax share above which the batch has collapsed.
     """
-    findings: List[Finding] = []
     shape = tuple(log_probs.shape) if isinstance(log_probs, torch.Tensor) else ()
-    report = Report(findings=findings, shape=shape, batch_first=bool(batch_first))
-
-    def add(*args, **kwargs):
-        findings.append(Finding(*args, **kwargs))
-
-    if not isinstance(log_probs, torch.Tensor) or log_probs.dim() not in (2, 3) or not log_probs.is_floating_point():
-        add(
-            "shapes", "log_probs", "error",
-            f"log_probs must be a floating tensor (T, N, C) or (T, C), got "
-            f"{type(log_probs).__name__} {shape}",
-            "pass the model output after log_softmax over the class dimension",
-        )
-        return report
-
+    report = Report(findings=[], shape=shape, batch_first=bool(batch_first))
     with torch.no_grad():
-        x = log_probs.detach().to("cpu", torch.float32)
-        if x.dim() == 2:  # unbatched (T, C)
-            x = x.unsqueeze(0 if batch_first else 1)
-        il = _as_long_1d(input_lengths)
-        tl = _as_long_1d(target_lengths)
-        if il is None or tl is None:
-            add(
-                "shapes", "lengths", "error",
-                "input_lengths or target_lengths is not a sequence of integers",
-                "pass int32/int64 tensors or lists of ints, one per sample",
+        try:
+            x = _read_log_probs(log_probs, batch_first)
+            il, tl = _read_lengths(input_lengths, target_lengths)
+            x, swapped, (read_T, read_N) = _to_time_first(x, il.numel(), batch_first)
+            batch = _Batch(
+                x=x, shape=shape, batch_first=batch_first, swapped=swapped, read_T=read_T, read_N=read_N,
+                input_lengths=il, target_lengths=tl, targets=targets, blank=blank, from_logits=from_logits,
+                norm_tol=norm_tol, blank_share=blank_share, stats=report.stats,
             )
-            return report
-        A, B, C = x.shape
-        n = il.numel()
-
-        # ---- layout: which of the two leading dims is the batch? ----------------------
-        bdim = 0 if batch_first else 1
-        other = 1 - bdim
-        declared_n, declared_t = x.shape[bdim], x.shape[other]
-        swapped = bool(n) and declared_n != n and x.shape[other] == n  # batch size sits where T was expected
-        if swapped:
-            got = "(N, T, C)" if not batch_first else "(T, N, C)"
-            want = "(T, N, C)" if not batch_first else "(N, T, C)"
-            add(
-                "layout", "batch_first" if not batch_first else "time_first", "error",
-                f"log_probs has shape {tuple(log_probs.shape)} and there are {n} samples: it looks {got}, "
-                f"but the loss reads it as {want} (T={declared_t}, N={declared_n})",
-                "pass batch_first=True to torch_ctc, or transpose with log_probs.transpose(0, 1)"
-                if not batch_first
-                else "drop batch_first=True, or transpose with log_probs.transpose(0, 1)",
-                details={"n_lengths": n, "shape": tuple(log_probs.shape)},
-            )
-            bdim, other = other, bdim
-        if bdim == 0:
-            x = x.transpose(0, 1)
-        x = x.contiguous()  # (T, N, C)
-        T, N, C = x.shape
-        report.T, report.N, report.C = T, N, C
-
-        if n != N:
-            add(
-                "shapes", "batch", "error",
-                f"{n} input_lengths for a batch of {N} (log_probs {tuple(log_probs.shape)})",
-                "give one input length per sample, in batch order",
-            )
-            return report
-        if tl.numel() != N:
-            add(
-                "shapes", "batch", "error",
-                f"{tl.numel()} target_lengths for a batch of {N}",
-                "give one target length per sample, in batch order",
-            )
-            return report
-
-        # ---- lengths ----------------------------------------------------------------------
-        over = [b for b in range(N) if int(il[b]) > T]
-        neg = [b for b in range(N) if int(il[b]) < 0]
-        if over or neg:
-            bad = over + neg
-            add(
-                "lengths", "out_of_range", "error",
-                f"input_lengths outside [0, T={T}] for {len(bad)} sample(s) "
-                f"(e.g. sample {bad[0]}: {int(il[bad[0]])})",
-                "compute input_lengths per sample from the real width through the model's downsampling; "
-                "never hard-code them",
-                samples=bad,
-            )
-        lengths = il.clamp(0, T)
-        if N >= 2 and bool((il == il[0]).all()) and int(il[0]) != T and not over:
-            v = int(il[0])
-            ignored = N * (T - v)
-            add(
-                "lengths", "hard_coded", "error" if v < T else "warning",
-                f"all {N} input_lengths are {v} but the model output has T={T} frames: the lengths look "
-                f"hard-coded; the loss ignores {ignored} of {N * T} frames ({T - v} per sample)",
-                "compute input_lengths per image from its width through the conv/pooling arithmetic "
-                "(e.g. width // 4 for two width poolings), or T for every sample if nothing is padded",
-                details={"value": v, "T": T, "ignored_frames": ignored},
-            )
-
-        # ---- normalisation ---------------------------------------------------------------
-        valid = torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)  # (T, N)
-        finite_rows = torch.isfinite(x).any(-1)
-        mask = valid & finite_rows
-        if not from_logits and bool(mask.any()):
-            lse_c = torch.logsumexp(x, dim=-1)[mask]
-            err_c = float(lse_c.abs().max())
-            report.stats["mean_logsumexp_over_C"] = float(lse_c.mean())
-            if not math.isfinite(err_c) or err_c > norm_tol:
-                sums_c = x.clamp_min(0).sum(-1)[mask] if bool((x >= 0).all()) else None
-                lse_t = torch.logsumexp(x, dim=0)  # over time, full padded T
-                lse_n = torch.logsumexp(x, dim=1)  # over batch
-                if sums_c is not None and float((sums_c - 1).abs().max()) < 1e-3 * C + norm_tol:
-                    kind, what, fix = (
-                        "probabilities",
-                        "log_probs holds probabilities (softmax output): its values are in [0, 1] and sum to 1 "
-                        "over C",
-                        "use log_softmax(dim=-1) instead of softmax, or pass raw logits with from_logits=True",
-                    )
-                elif T > 1 and float(lse_t.abs().max()) < norm_tol:
-                    kind, what, fix = (
-                        "time",
-                        "log_probs is normalised over the time dimension (softmax/log_softmax over T), "
-                        "not over the classes",
-                        "apply log_softmax over the class dimension: log_softmax(dim=-1) (or dim=2 for "
-                        "(T, N, C) and (N, T, C) outputs)",
-                    )
-                elif N > 1 and float(lse_n.abs().max()) < norm_tol:
-                    kind, what, fix = (
-                        "batch",
-                        "log_probs is normalised over the batch dimension (softmax/log_softmax over N), "
-                        "not over the classes",
-                        "apply log_softmax over the class dimension: log_softmax(dim=-1)",
-                    )
-                else:
-                    kind, what, fix = (
-                        "not_normalised",
-                        f"log_probs is not normalised over the classes: logsumexp over C ranges from "
-                        f"{float(lse_c.min()):.3g} to {float(lse_c.max()):.3g} instead of 0 (raw logits?)",
-                        "apply log_softmax(dim=-1) to the model output, or pass the raw logits with "
-                        "from_logits=True (torch_ctc fuses the log_softmax)",
-                    )
-                bad_samples = sorted(
-                    {int(b) for b in (torch.logsumexp(x, -1).abs() > norm_tol).logical_and(mask).any(0).nonzero().flatten()}
-                )
-                add(
-                    "normalisation", kind, "error", what, fix,
-                    samples=bad_samples,
-                    details={"max_abs_logsumexp_over_C": err_c},
-                )
-
-        # ---- targets: tokenizer mismatch and feasibility ------------------------------------
-        per_sample, why = _split_targets(targets, tl, N)
-        if per_sample is None:
-            add(
-                "shapes", "targets", "error", f"targets and target_lengths do not fit: {why}",
-                "give padded (N, S) targets with S >= max target length, or 1-D concatenated targets "
-                "of sum(target_lengths) labels",
-            )
-        else:
-            blank_at = [b for b, seq in enumerate(per_sample) if blank in seq]
-            if blank_at:
-                count = sum(seq.count(blank) for seq in per_sample)
-                add(
-                    "tokenizer", "blank_in_targets", "error",
-                    f"the blank id {blank} appears {count} time(s) inside the targets of {len(blank_at)} of "
-                    f"{N} samples: the tokenizer gives a real character the blank's id",
-                    f"reserve id {blank} for blank: number the characters from 1 (e.g. "
-                    f"{{ch: i + 1 for i, ch in enumerate(vocab)}}) and size the output layer len(vocab) + 1",
-                    samples=blank_at,
-                    details={"count": count},
-                )
-            out_of_range = [b for b, seq in enumerate(per_sample) if any(v < 0 or v >= C for v in seq)]
-            if out_of_range:
-                labels = [v for seq in per_sample for v in seq]
-                add(
-                    "tokenizer", "label_out_of_range", "error",
-                    f"labels outside [0, C={C}) in {len(out_of_range)} sample(s): min label {min(labels)}, "
-                    f"max label {max(labels)}, but the model has only {C} output classes",
-                    "size the model's last layer to the tokenizer: out_features = number of characters + 1 "
-                    "(blank); check that padding values are not counted inside target_lengths",
-                    samples=out_of_range,
-                    details={"max_label": max(labels), "min_label": min(labels), "C": C},
-                )
-            infeasible, need_list = [], []
-            for b, seq in enumerate(per_sample):
-                repeats = sum(1 for i in range(1, len(seq)) if seq[i] == seq[i - 1])
-                need = len(seq) + repeats
-                if need > int(lengths[b]):
-                    infeasible.append(b)
-                    need_list.append((b, need, int(lengths[b])))
-            if infeasible:
-                ex = "; ".join(f"sample {b}: needs {nd} frames, has {av}" for b, nd, av in need_list[:_MAX_LISTED])
-                if len(need_list) > _MAX_LISTED:
-                    ex += f"; ... ({len(need_list)} in all)"
-                add(
-                    "infeasible", "too_few_frames", "error",
-                    f"{len(infeasible)} of {N} samples cannot be aligned (T_b < labels + adjacent repeats), "
-                    f"their loss is +inf: {ex}",
-                    "downsample time less (fewer width poolings / strides), check that input_lengths are the "
-                    "real per-sample frame counts, drop or split over-long targets, or set zero_infinity=True "
-                    "to skip such samples",
-                    samples=infeasible,
-                    details={"needed_available": need_list},
-                )
-            mean_len = sum(len(s) for s in per_sample) / max(N, 1)
-            report.stats["mean_target_length"] = round(mean_len, 2)
-
-        # ---- blank collapse -------------------------------------------------------------------
-        if 0 <= blank < C and bool(valid.any()):
-            best = x.argmax(-1)  # (T, N)
-            share = float((best == blank)[valid].float().mean())
-            report.stats["blank_argmax_share"] = share
-            glen = _greedy_lengths(best.T, lengths, blank)
-            short = [b for b in range(N) if glen[b] <= 1 and (per_sample is None or len(per_sample[b]) > 1)]
-            eligible = [b for b in range(N) if per_sample is None or len(per_sample[b]) > 1]
-            short_share = len(short) / max(len(eligible), 1)
-            report.stats["short_output_share"] = short_share
-            if eligible and (share > blank_share or short_share > SHORT_OUTPUT_SHARE):
-                why = []
-                if share > blank_share:
-                    why.append(f"blank wins the argmax on {100 * share:.1f}% of the valid frames")
-                if short_share > SHORT_OUTPUT_SHARE:
-                    why.append(
-                        f"greedy decoding gives an empty or one-character output for {len(short)} of "
-                        f"{len(eligible)} samples whose targets are longer"
-                    )
-                add(
-                    "blank_collapse", "blank" if share > blank_share else "short_outputs", "warning",
-                    "the model has collapsed to blanks: " + "; ".join(why),
-                    "normal for the first few hundred steps; if it persists, fix the other findings first "
-                    "(lengths, normalisation, tokenizer), then check the learning rate (3e-4..1e-3 with Adam), "
-                    "gradient clipping, and that the model downsamples width only 4-8x and has nonlinearities",
-                    samples=short,
-                    details={"blank_share": share, "short_output_share": short_share},
-                )
+            report.T, report.N, report.C = batch.T, batch.N, batch.C
+            for check in _CHECKS:
+                report.findings.extend(check(batch))
+        except _SizesDoNotFit as stop:
+            report.findings.append(stop.finding)
     return report
 
 
