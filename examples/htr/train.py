@@ -46,6 +46,11 @@ from htr.model import CRNN, ForumNet
 from htr.tokenizer import ForumTokenizer, Tokenizer
 
 
+def progress_postfix(loss: float, cer) -> dict:
+    """The progress bar's fields. The validation CER shows a dash until the first evaluation
+    (``cer`` None), not ``nan%``."""
+    return {"loss": f"{loss:.3f}", "cer": "-" if cer is None else f"{100 * cer:.1f}%"}
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data")
@@ -320,7 +325,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     t_train = time.time()
     epoch = step // per_rank
-    cer_shown = float("nan")
+    cer_shown = None  # no evaluation yet
     stop = False
     model.train()
     while not stop:
@@ -352,7 +357,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             history["loss"].append(float(loss.detach()))
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", cer=f"{100 * cer_shown:.1f}%", refresh=False)
+                bar.set_postfix(progress_postfix(history["loss"][-1], cer_shown), refresh=False)
             if step % args.eval_every == 0:
                 if ddp.main:
                     cer, wer, _ = evaluate(model, splits["val"], tok, device, min_width=min_width)

@@ -343,3 +343,9 @@ def test_ddp_two_processes_gloo(tmp_path, monkeypatch, tiny_cache):
     res = json.loads((out / "results.json").read_text())
     assert res["world_size"] == 2 and res["steps"] == 3
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
+def test_progress_bar_shows_a_dash_until_the_first_evaluation():
+    assert train.progress_postfix(1.23456, None) == {"loss": "1.235", "cer": "-"}
+    assert train.progress_postfix(0.5, 0.2071) == {"loss": "0.500", "cer": "20.7%"}
+    assert "nan" not in str(train.progress_postfix(2.0, None))
