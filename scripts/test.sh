@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The test command: sets everything up on a fresh machine, builds the library,
-# the Python package and the GoogleTest suites, then runs ctest and pytest.
-# Fails if either runner fails or runs no test.
+# the Python package and the GoogleTest suites, then runs ctest and pytest,
+# the ASan + UBSan builds (scripts/sanitize.sh) and the fuzzer for 60 s
+# (scripts/fuzz.sh). Fails if any of them fails or a runner runs no test.
+#   scripts/test.sh            everything
+#   scripts/test.sh -k stride  extra arguments go to the main pytest run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +21,9 @@ fi
 echo "== pytest"
 # pytest exits 5 when it collects nothing; with `set -e` that (and any failure) fails this script.
 .venv/bin/python -m pytest tests/python -q -p no:cacheprovider "$@"
+
+echo "== sanitizers (ASan + UBSan)"
+scripts/sanitize.sh
+
+echo "== fuzzer"
+scripts/fuzz.sh "${CTC_FUZZ_SECONDS:-60}"

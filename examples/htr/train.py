@@ -51,6 +51,7 @@ def progress_postfix(loss: float, cer) -> dict:
     (``cer`` None), not ``nan%``."""
     return {"loss": f"{loss:.3f}", "cer": "-" if cer is None else f"{100 * cer:.1f}%"}
 
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data")
