@@ -3,27 +3,36 @@
 # the Python package and the GoogleTest suites, then runs ctest and pytest,
 # the ASan + UBSan builds (scripts/sanitize.sh) and the fuzzer for 60 s
 # (scripts/fuzz.sh). Fails if any of them fails or a runner runs no test.
+# Prints the time each step took at the end.
 #   scripts/test.sh            everything
 #   scripts/test.sh -k stride  extra arguments go to the main pytest run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+timings=()
+timed() {  # timed NAME COMMAND...: runs it, records its wall time
+  local name=$1 start=$SECONDS
+  shift
+  echo "== $name"
+  "$@"
+  timings+=("$(printf '%-11s %4d s' "$name" $((SECONDS - start)))")
+}
+
+run_ctest() {
+  ctest --test-dir build/python --output-on-failure -j "$(nproc)" 2>&1 | tee build/ctest.log
+  if grep -q "No tests were found" build/ctest.log; then
+    echo "ctest found no tests" >&2
+    return 1
+  fi
+}
+
 # Benchmarks are built too, so CI compiles them (they are not run here).
-CTC_BUILD_TESTS=ON CTC_BUILD_BENCHMARKS=ON scripts/setup.sh
-
-echo "== ctest"
-ctest --test-dir build/python --output-on-failure -j "$(nproc)" 2>&1 | tee build/ctest.log
-if grep -q "No tests were found" build/ctest.log; then
-  echo "ctest found no tests" >&2
-  exit 1
-fi
-
-echo "== pytest"
+timed setup env CTC_BUILD_TESTS=ON CTC_BUILD_BENCHMARKS=ON scripts/setup.sh
+timed ctest run_ctest
 # pytest exits 5 when it collects nothing; with `set -e` that (and any failure) fails this script.
-.venv/bin/python -m pytest tests/python -q -p no:cacheprovider "$@"
+timed pytest .venv/bin/python -m pytest tests/python -q -p no:cacheprovider "$@"
+timed sanitizers scripts/sanitize.sh
+timed fuzzer scripts/fuzz.sh "${CTC_FUZZ_SECONDS:-60}"
 
-echo "== sanitizers (ASan + UBSan)"
-scripts/sanitize.sh
-
-echo "== fuzzer"
-scripts/fuzz.sh "${CTC_FUZZ_SECONDS:-60}"
+echo "== all passed in $SECONDS s"
+printf '  %s\n' "${timings[@]}"
