@@ -13,7 +13,7 @@
 //                a fixed order, so results are bitwise deterministic).
 #pragma once
 
-#include <cuda_runtime_api.h>
+#include "device.h"
 
 #include <cstdint>
 

@@ -3,12 +3,12 @@
 // sits inside the serial time loop; both are bound by memory bandwidth.
 #pragma once
 
-#include <cub/block/block_reduce.cuh>
-
 #include "ctc/emissions.h"
 #include "ctc/math.h"
 #include "ctc/problem.h"
 #include "ctc/workspace.h"
+#include "cub_adapters.cuh"
+#include "device.h"
 
 namespace ctc::cuda {
 
@@ -25,7 +25,7 @@ struct MaxIgnoringNan {
 template <typename In, typename Acc>
 __global__ void __launch_bounds__(kNormaliserThreads)
     frame_normaliser_kernel(Problem p, Acc* normalisers /* N x T */) {
-  using Reduce = cub::BlockReduce<Acc, kNormaliserThreads>;
+  using Reduce = BlockReduce<Acc, kNormaliserThreads>;
   __shared__ typename Reduce::TempStorage temp;
   __shared__ Acc row_max;
   const int64_t rows = p.batch * p.max_time;

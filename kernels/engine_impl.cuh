@@ -9,7 +9,7 @@
 #include "cuda_engine.h"
 #include "dense_kernels.cuh"
 #include "index_kernels.h"
-#include "launch_check.h"
+#include "launch.h"
 #include "recurrence_kernels.cuh"
 
 namespace ctc::cuda {
@@ -25,13 +25,12 @@ void forward_impl(const Problem& p, int64_t max_states, void* workspace_raw, voi
   Acc* workspace = static_cast<Acc*>(workspace_raw);
   const int64_t alpha_elems = forward_workspace_layout(p.max_time, p.batch, p.target_slots, p.from_logits).alpha_elems;
   if (p.from_logits && p.max_time > 0) {
-    frame_normaliser_kernel<In, Acc><<<grid_stride_blocks(p.batch * p.max_time, 1), kNormaliserThreads, 0, stream>>>(
-        p, workspace + alpha_elems);
-    check_launch("frame_normaliser_kernel");
+    launch({"frame_normaliser_kernel", grid_stride_blocks(p.batch * p.max_time, 1), kNormaliserThreads, 0, stream,
+            kNormaliserThreads},
+           frame_normaliser_kernel<In, Acc>, p, workspace + alpha_elems);
   }
-  alpha_kernel<In, Acc><<<static_cast<unsigned>(p.batch), recurrence_block_size(max_states), 0, stream>>>(
-      p, workspace, alpha_elems, static_cast<Acc*>(nll_raw));
-  check_launch("alpha_kernel");
+  launch({"alpha_kernel", static_cast<unsigned>(p.batch), recurrence_block_size(max_states), 0, stream},
+         alpha_kernel<In, Acc>, p, workspace, alpha_elems, static_cast<Acc*>(nll_raw));
 }
 
 template <typename In, typename Acc>
@@ -45,14 +44,13 @@ void backward_impl(const Problem& p, int64_t max_states, bool zero_infinity, con
   const int64_t alpha_elems = forward_workspace_layout(p.max_time, p.batch, p.target_slots, p.from_logits).alpha_elems;
 
   build_class_index(p, b.class_starts, b.class_positions, stream);
-  beta_posterior_kernel<In, Acc><<<static_cast<unsigned>(p.batch), recurrence_block_size(max_states), 0, stream>>>(
-      p, workspace, alpha_elems, nll, zero_infinity, posterior, static_cast<Acc*>(b.beta_rows));
-  check_launch("beta_posterior_kernel");
+  launch({"beta_posterior_kernel", static_cast<unsigned>(p.batch), recurrence_block_size(max_states), 0, stream},
+         beta_posterior_kernel<In, Acc>, p, workspace, alpha_elems, nll, posterior, static_cast<Acc*>(b.beta_rows));
   const bool batch_varies_fastest = grad.stride_n <= grad.stride_t;
-  gradient_kernel<In, Acc><<<grid_stride_blocks(total, kGradientThreads), kGradientThreads, 0, stream>>>(
-      p, workspace, alpha_elems, nll, static_cast<const Acc*>(b.grad_nll), zero_infinity, posterior, b.class_starts,
-      b.class_positions, grad, batch_varies_fastest);
-  check_launch("gradient_kernel");
+  launch({"gradient_kernel", grid_stride_blocks(total, kGradientThreads), kGradientThreads, 0, stream,
+          kGradientThreads},
+         gradient_kernel<In, Acc>, p, workspace, alpha_elems, nll, static_cast<const Acc*>(b.grad_nll), zero_infinity,
+         posterior, b.class_starts, b.class_positions, grad, batch_varies_fastest);
 }
 
 // Declared here, defined by instantiate_<dtype>.cu.

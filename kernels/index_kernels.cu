@@ -1,13 +1,12 @@
 // Integer bookkeeping on the device: making lengths safe for the kernels, and
 // the per-sample class index (which target positions hold each class) that
 // lets the gradient pass gather posteriors without atomics.
-#include <cub/device/device_scan.cuh>
-
 #include <algorithm>
 
+#include "cub_adapters.cuh"
 #include "cuda_engine.h"
 #include "index_kernels.h"
-#include "launch_check.h"
+#include "launch.h"
 
 namespace ctc::cuda {
 namespace {
@@ -66,8 +65,8 @@ __global__ void class_index_kernel(Problem p, int32_t* class_starts, int32_t* cl
 
 size_t sanitize_temp_bytes(int64_t batch) {
   size_t bytes = 0;
-  check_cuda(cub::DeviceScan::ExclusiveSum(nullptr, bytes, static_cast<const int64_t*>(nullptr),
-                                           static_cast<int64_t*>(nullptr), static_cast<int>(batch)),
+  check_cuda(exclusive_sum(nullptr, bytes, static_cast<const int64_t*>(nullptr), static_cast<int64_t*>(nullptr),
+                           static_cast<int>(batch), nullptr),
              "cub::DeviceScan::ExclusiveSum (size query)");
   return std::max<size_t>(bytes, 1);
 }
@@ -76,20 +75,19 @@ void sanitize_indices(const int64_t* input_lengths, const int64_t* target_length
                       int64_t target_slots, int64_t padded_width, const SafeIndices& out, void* temp,
                       size_t temp_bytes, cudaStream_t stream) {
   if (batch == 0) return;
-  clamp_lengths_kernel<<<blocks_for(batch), kThreads, 0, stream>>>(input_lengths, target_lengths, batch, max_time,
-                                                                    target_slots, padded_width, out);
-  check_launch("clamp_lengths_kernel");
+  launch({"clamp_lengths_kernel", blocks_for(batch), kThreads, 0, stream}, clamp_lengths_kernel, input_lengths,
+         target_lengths, batch, max_time, target_slots, padded_width, out);
   if (padded_width >= 0) return;
-  check_cuda(cub::DeviceScan::ExclusiveSum(temp, temp_bytes, out.target_lengths, out.target_offsets,
-                                           static_cast<int>(batch), stream),
+  check_cuda(exclusive_sum(temp, temp_bytes, static_cast<const int64_t*>(out.target_lengths), out.target_offsets,
+                           static_cast<int>(batch), stream),
              "cub::DeviceScan::ExclusiveSum");
-  fit_concatenated_kernel<<<blocks_for(batch), kThreads, 0, stream>>>(batch, target_slots, out);
-  check_launch("fit_concatenated_kernel");
+  launch({"fit_concatenated_kernel", blocks_for(batch), kThreads, 0, stream}, fit_concatenated_kernel, batch,
+         target_slots, out);
 }
 
 void build_class_index(const Problem& p, int32_t* class_starts, int32_t* class_positions, cudaStream_t stream) {
-  class_index_kernel<<<blocks_for(p.batch), kThreads, 0, stream>>>(p, class_starts, class_positions);
-  check_launch("class_index_kernel");
+  launch({"class_index_kernel", blocks_for(p.batch), kThreads, 0, stream}, class_index_kernel, p, class_starts,
+         class_positions);
 }
 
 }  // namespace ctc::cuda

@@ -1,7 +1,7 @@
 // Launchers of index_kernels.cu used by the per-dtype engine code.
 #pragma once
 
-#include <cuda_runtime_api.h>
+#include "device.h"
 
 #include <cstdint>
 

@@ -1,7 +1,7 @@
 // Turns a failed CUDA launch or call into a ctc::Error naming the kernel.
 #pragma once
 
-#include <cuda_runtime_api.h>
+#include "device.h"
 
 #include <string>
 

@@ -8,6 +8,7 @@
 #include "ctc/math.h"
 #include "ctc/problem.h"
 #include "ctc/workspace.h"
+#include "device.h"
 
 namespace ctc::cuda {
 
@@ -54,7 +55,7 @@ __global__ void alpha_kernel(Problem p, Acc* workspace, int64_t alpha_elems, Acc
 // stored with alpha's layout for the dense gradient pass.
 template <typename In, typename Acc>
 __global__ void beta_posterior_kernel(Problem p, const Acc* workspace, int64_t alpha_elems, const Acc* nll_all,
-                                      bool zero_infinity, Acc* posterior_all, Acc* beta_rows_all) {
+                                      Acc* posterior_all, Acc* beta_rows_all) {
   const int64_t n = blockIdx.x;
   const int64_t frames = p.input_lengths[n];
   const Acc nll = nll_all[n];
