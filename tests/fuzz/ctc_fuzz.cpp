@@ -25,6 +25,7 @@
 #include "ctc/error.h"
 #include "ctc/validate.h"
 #include "ctc/workspace.h"
+#include "common/unwritten.h"
 
 namespace {
 
@@ -215,29 +216,6 @@ struct Run {
   std::vector<In> grad;
 };
 
-// The gradient buffer starts as this bit pattern (a NaN no computation makes),
-// so an element the backward pass never wrote is found.
-template <typename In>
-In unwritten() {
-  In v;
-  if constexpr (sizeof(In) == 8) {
-    const uint64_t bits = 0x7ff4a5a5a5a5a5a5ull;
-    std::memcpy(&v, &bits, 8);
-  } else if constexpr (sizeof(In) == 4) {
-    const uint32_t bits = 0x7fa5a5a5u;
-    std::memcpy(&v, &bits, 4);
-  } else {
-    const uint16_t bits = 0x7d5a;
-    std::memcpy(&v, &bits, 2);
-  }
-  return v;
-}
-
-template <typename In>
-bool same_bits(const In& a, const In& b) {
-  return std::memcmp(&a, &b, sizeof(In)) == 0;
-}
-
 template <typename In, typename Acc>
 Run<In, Acc> run(const Drawn& d, const std::vector<In>& input, ctc::CpuKernel kernel) {
   ctc::set_cpu_kernel(kernel);
@@ -252,14 +230,14 @@ Run<In, Acc> run(const Drawn& d, const std::vector<In>& input, ctc::CpuKernel ke
   ctc::cpu_forward(p, workspace.data(), out.nll.data(), scratch.data());
 
   std::vector<Acc> grad_nll(d.grad_nll.begin(), d.grad_nll.end());
-  out.grad.assign(static_cast<size_t>(d.gradient.elems), unwritten<In>());
+  out.grad.assign(static_cast<size_t>(d.gradient.elems), ctc::test::unwritten<In>());
   ctc::GradientOutput g{out.grad.data(), d.gradient.stride[0], d.gradient.stride[1], d.gradient.stride[2]};
   ctc::cpu_backward(p, workspace.data(), out.nll.data(), grad_nll.data(), d.zero_infinity, scratch.data(), g);
   for (int64_t t = 0; t < p.max_time; ++t)
     for (int64_t n = 0; n < p.batch; ++n)
       for (int64_t c = 0; c < p.num_classes; ++c) {
         const int64_t i = d.at(d.gradient, t, n, c);
-        if (same_bits(out.grad[i], unwritten<In>())) fail(d, "a gradient element was not written");
+        if (ctc::test::is_unwritten(out.grad[i])) fail(d, "a gradient element was not written");
       }
   ctc::set_cpu_kernel(ctc::CpuKernel::kAuto);
   return out;
