@@ -90,6 +90,8 @@ constexpr bool has_avx2_kernel() {
 #endif
 }
 
+}  // namespace
+
 // Spreads the samples over `parallel_for`'s chunks by work (T_n * S'_n plus
 // the dense C work per frame), not by count, so threads finish together when
 // lengths are ragged. Each sample is still computed whole by one thread, so
@@ -143,7 +145,6 @@ void for_each_sample_balanced(const Problem& p, const ParallelFor& parallel_for,
   });
 }
 
-}  // namespace
 }  // namespace cpu
 
 void serial_for(int64_t n, const std::function<void(int64_t, int64_t)>& body) {

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 
+#include "ctc/cpu_engine.h"
 #include "ctc/emissions.h"
 #include "ctc/math.h"
 #include "ctc/problem.h"
@@ -118,6 +120,12 @@ void write_gradient_row(const Emissions<In, Acc>& in, const GradientOutput& g, i
   for (int64_t c = 0; c < in.num_classes; ++c)
     store(row[c * g.stride_c], math::input_gradient(class_posterior[c], in.softmax_or_zero(t, c)) * scale);
 }
+
+// Calls body(n) for every sample, spread over `parallel_for`'s chunks by work
+// (frames x states, plus the dense per-class work), each sample whole on one
+// thread (cpu_engine.cpp). The loss and the aligner share it.
+void for_each_sample_balanced(const Problem& p, const ParallelFor& parallel_for,
+                              const std::function<void(int64_t)>& body);
 
 // The AVX2 kernels (cpu_engine_avx2.cpp), for float accumulation.
 template <typename In>

@@ -86,13 +86,66 @@ CTC_HD T combine_paths(T stay, T step, T skip, T emission) {
   return offset_log_add(emission, stay, step, skip);
 }
 
+// The transition rules, written once: the paths into state s at frame t come
+// from the previous frame's state s (stay), s-1 (step) and, where allowed,
+// s-2 (skip over a blank). A predecessor that does not exist is -inf. Both
+// semirings read them: the loss's log-sum-exp (alpha_cell) and the aligner's
+// max-plus (viterbi_cell).
+template <typename T>
+struct Predecessors {
+  T stay, step, skip;
+};
+
+template <typename T>
+CTC_HD Predecessors<T> predecessors(const T* prev, const int64_t* target, int64_t s) {
+  return {prev[s], s >= 1 ? prev[s - 1] : neg_inf<T>(), can_skip_into(target, s) ? prev[s - 2] : neg_inf<T>()};
+}
+
 // alpha_t(s) from the previous row alpha_{t-1} (`prev`, S' entries).
 template <typename T>
 CTC_HD T alpha_cell(const T* prev, const int64_t* target, int64_t s, T emission) {
-  const T stay = prev[s];
-  const T step = s >= 1 ? prev[s - 1] : neg_inf<T>();
-  const T skip = can_skip_into(target, s) ? prev[s - 2] : neg_inf<T>();
-  return combine_paths(stay, step, skip, emission);
+  const Predecessors<T> p = predecessors(prev, target, s);
+  return combine_paths(p.stay, p.step, p.skip, emission);
+}
+
+// The max-plus semiring of forced alignment (Viterbi): the best predecessor
+// instead of the sum over all of them, and which move it was.
+enum Move : uint8_t { kStay = 0, kStep = 1, kSkip = 2 };
+
+template <typename T>
+struct BestPath {
+  T score;
+  uint8_t move;
+};
+
+// The tie rule, the same on every backend and torchaudio's: of equal scores,
+// staying wins over stepping, and stepping over skipping. (NaN compares
+// false, so a NaN predecessor is kept only when staying.)
+template <typename T>
+CTC_HD BestPath<T> best_predecessor(T stay, T step, T skip) {
+  if (skip > step && skip > stay) return {skip, kSkip};
+  if (step > stay) return {step, kStep};
+  return {stay, kStay};
+}
+
+// delta_t(s): the best path's log-probability into state s at frame t, and
+// its move, from the previous row delta_{t-1} (`prev`). Starts from
+// alpha_initial, like alpha.
+template <typename T>
+CTC_HD BestPath<T> viterbi_cell(const T* prev, const int64_t* target, int64_t s, T emission) {
+  const Predecessors<T> p = predecessors(prev, target, s);
+  BestPath<T> best = best_predecessor(p.stay, p.step, p.skip);
+  best.score = best.score + emission;
+  return best;
+}
+
+// The state the best path ends in, from the last row: the final blank or the
+// last label, the last label on a tie (torchaudio's rule). An empty target
+// has one state.
+template <typename T>
+CTC_HD int64_t viterbi_end_state(const T* last_row, int64_t num_states) {
+  if (num_states == 1) return 0;
+  return last_row[num_states - 1] > last_row[num_states - 2] ? num_states - 1 : num_states - 2;
 }
 
 // beta_{T-1}(s): only the last label and the final blank can end a path.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ctc/error.h"
+#include "ctc/math.h"
 
 namespace ctc {
 namespace {
@@ -60,6 +61,22 @@ void validate_values(const Problem& p, int64_t padded_width) {
                             "; blank cannot be a target label (check the tokenizer's blank id)");
     }
   }
+}
+
+std::vector<int64_t> infeasible_samples(const Problem& p) {
+  std::vector<int64_t> out;
+  for (int64_t n = 0; n < p.batch; ++n)
+    if (math::min_frames_needed(p.targets + p.target_offsets[n], p.target_lengths[n]) > p.input_lengths[n])
+      out.push_back(n);
+  return out;
+}
+
+std::string list_samples(const std::vector<int64_t>& samples, size_t limit) {
+  std::string out;
+  for (size_t i = 0; i < samples.size() && i < limit; ++i)
+    out += (i == 0 ? "" : i + 1 == samples.size() ? " and " : ", ") + std::to_string(samples[i]);
+  if (samples.size() > limit) out += ", ... (" + std::to_string(samples.size()) + " in all)";
+  return out;
 }
 
 }  // namespace ctc

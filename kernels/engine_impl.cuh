@@ -14,11 +14,6 @@
 
 namespace ctc::cuda {
 
-inline int grid_stride_blocks(int64_t items, int threads) {
-  const int64_t wanted = (items + threads - 1) / threads;
-  return static_cast<int>(std::clamp<int64_t>(wanted, 1, int64_t{1} << 20));
-}
-
 template <typename In, typename Acc>
 void forward_impl(const Problem& p, int64_t max_states, void* workspace_raw, void* nll_raw, cudaStream_t stream) {
   if (p.batch == 0) return;

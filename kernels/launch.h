@@ -6,6 +6,7 @@
 // (kernels/sim). This is the only place a <<<...>>> launch is written.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -27,6 +28,13 @@ struct LaunchConfig {
   cudaStream_t stream = nullptr;
   int max_threads = 1024;  // the kernel's __launch_bounds__, where it declares one
 };
+
+// Blocks for a grid-stride loop over `items`: enough for one item a thread,
+// capped at 2^20 blocks (the loop covers the rest).
+inline int grid_stride_blocks(int64_t items, int threads) {
+  const int64_t wanted = (items + threads - 1) / threads;
+  return static_cast<int>(std::clamp<int64_t>(wanted, 1, int64_t{1} << 20));
+}
 
 // Per-block shared memory: what every kernel may use, and the most sm_90 grants
 // on opt-in (227 KiB; sm_80 grants 163 KiB, so more needs a check of the device).
