@@ -12,15 +12,6 @@
 #include "tensor_problem.h"
 
 namespace torch_ctc {
-namespace {
-
-// A problem whose pointers are on the GPU, with lengths made safe for the
-// kernels (ctc::cuda::sanitize_indices) and a bound on the states per sample.
-struct DeviceProblem {
-  ctc::Problem problem;
-  int64_t max_states = 1;
-  at::Tensor targets, raw_input_lengths, raw_target_lengths, safe_indices;
-};
 
 DeviceProblem make_device_problem(const at::Tensor& log_probs, const at::Tensor& targets,
                                   const at::Tensor& input_lengths, const at::Tensor& target_lengths, int64_t blank,
@@ -31,9 +22,10 @@ DeviceProblem make_device_problem(const at::Tensor& log_probs, const at::Tensor&
   const int64_t padded_width = targets.dim() == 2 ? targets.size(1) : -1;
   if (validate) {
     // Same checks and messages as the CPU; costs a device-to-host copy and a sync.
-    const HostProblem host = make_host_problem(log_probs, targets.cpu(), input_lengths.cpu(), target_lengths.cpu(),
-                                               blank, batch_first, from_logits);
-    const int64_t longest = batch ? host.target_lengths.max().item<int64_t>() : 0;
+    d.host = make_host_problem(log_probs, targets.cpu(), input_lengths.cpu(), target_lengths.cpu(), blank, batch_first,
+                               from_logits);
+    d.validated = true;
+    const int64_t longest = batch ? d.host.target_lengths.max().item<int64_t>() : 0;
     d.max_states = 2 * longest + 1;
   } else {
     d.max_states = 2 * (padded_width >= 0 ? padded_width : targets.numel()) + 1;
@@ -62,16 +54,6 @@ DeviceProblem make_device_problem(const at::Tensor& log_probs, const at::Tensor&
   return d;
 }
 
-template <typename Fn>
-auto rethrowing_core_errors(Fn&& fn) {
-  try {
-    return fn();
-  } catch (const ctc::Error& e) {
-    rethrow_core_error(e);
-  }
-}
-
-}  // namespace
 
 std::tuple<at::Tensor, at::Tensor> cuda_op_forward(const at::Tensor& log_probs, const at::Tensor& targets,
                                                    const at::Tensor& input_lengths, const at::Tensor& target_lengths,

@@ -35,6 +35,16 @@ at::Tensor ctc_loss(const at::Tensor& log_probs, const at::Tensor& targets, cons
                     const at::Tensor& target_lengths, int64_t blank, int64_t reduction, bool zero_infinity,
                     bool batch_first, bool from_logits, bool validate);
 
+// Forced alignment: (alignments, scores); memory 0 auto, 1 full, 2 checkpointed.
+std::tuple<at::Tensor, at::Tensor> forced_align(const at::Tensor& log_probs, const at::Tensor& targets,
+                                                const at::Tensor& input_lengths, const at::Tensor& target_lengths,
+                                                int64_t blank, bool batch_first, int64_t memory, bool validate);
+
+// Greedy decoding: (tokens, lengths, first frames).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> greedy_decode(const at::Tensor& log_probs,
+                                                             const at::Tensor& input_lengths, int64_t blank,
+                                                             bool batch_first);
+
 // Replaces +inf losses by 0 when zero_infinity is set (shared by the
 // autograd and non-autograd paths of ctc_nll).
 at::Tensor apply_zero_infinity(const at::Tensor& nll, bool zero_infinity);

@@ -28,11 +28,28 @@ at::Tensor ctc_backward_cuda(const at::Tensor& grad_nll, const at::Tensor& log_p
                           zero_infinity, batch_first, from_logits, at::cuda::getCurrentCUDAStream());
 }
 
+std::tuple<at::Tensor, at::Tensor> forced_align_cuda(const at::Tensor& log_probs, const at::Tensor& targets,
+                                                     const at::Tensor& input_lengths, const at::Tensor& target_lengths,
+                                                     int64_t blank, bool batch_first, int64_t memory, bool validate) {
+  const c10::cuda::CUDAGuard guard(log_probs.device());
+  return cuda_op_forced_align(log_probs, targets, input_lengths, target_lengths, blank, batch_first, memory, validate,
+                              at::cuda::getCurrentCUDAStream());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> greedy_decode_cuda(const at::Tensor& log_probs,
+                                                                  const at::Tensor& input_lengths, int64_t blank,
+                                                                  bool batch_first) {
+  const c10::cuda::CUDAGuard guard(log_probs.device());
+  return cuda_op_greedy_decode(log_probs, input_lengths, blank, batch_first, at::cuda::getCurrentCUDAStream());
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(torch_ctc, CUDA, m) {
   m.impl("_ctc_forward", &ctc_forward_cuda);
   m.impl("_ctc_backward", &ctc_backward_cuda);
+  m.impl("_forced_align", &forced_align_cuda);
+  m.impl("_greedy_decode", &greedy_decode_cuda);
 }
 
 }  // namespace torch_ctc

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "alignment_args.h"
 #include "tensor_problem.h"
 
 namespace torch_ctc {
@@ -31,11 +32,36 @@ at::Tensor ctc_backward_meta(const at::Tensor& /*grad_nll*/, const at::Tensor& l
   return at::empty_like(log_probs);
 }
 
+std::tuple<at::Tensor, at::Tensor> forced_align_meta(const at::Tensor& log_probs, const at::Tensor& targets,
+                                                     const at::Tensor& input_lengths, const at::Tensor& target_lengths,
+                                                     int64_t blank, bool batch_first, int64_t memory,
+                                                     bool /*validate*/) {
+  check_arguments(log_probs, targets, input_lengths, target_lengths, blank, batch_first);
+  align_memory(memory);
+  const c10::SymInt time = log_probs.sym_size(batch_first ? 1 : 0);
+  const c10::SymInt batch = log_probs.sym_size(batch_first ? 0 : 1);
+  const auto acc = log_probs.options().dtype(accumulate_scalar_type(log_probs.scalar_type()));
+  return {at::empty_symint({batch, time}, log_probs.options().dtype(at::kLong)), at::empty_symint({batch, time}, acc)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> greedy_decode_meta(const at::Tensor& log_probs,
+                                                                  const at::Tensor& input_lengths, int64_t blank,
+                                                                  bool batch_first) {
+  check_decode_arguments(log_probs, input_lengths, blank, batch_first);
+  const c10::SymInt time = log_probs.sym_size(batch_first ? 1 : 0);
+  const c10::SymInt batch = log_probs.sym_size(batch_first ? 0 : 1);
+  const auto long_options = log_probs.options().dtype(at::kLong);
+  return {at::empty_symint({batch, time}, long_options), at::empty_symint({batch}, long_options),
+          at::empty_symint({batch, time}, long_options)};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(torch_ctc, Meta, m) {
   m.impl("_ctc_forward", &ctc_forward_meta);
   m.impl("_ctc_backward", &ctc_backward_meta);
+  m.impl("_forced_align", &forced_align_meta);
+  m.impl("_greedy_decode", &greedy_decode_meta);
 }
 
 }  // namespace torch_ctc

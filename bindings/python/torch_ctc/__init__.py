@@ -1,8 +1,10 @@
-"""torch-ctc: a from-scratch CTC loss for PyTorch.
+"""torch-ctc: a from-scratch CTC loss for PyTorch, and what comes after it.
 
 Drop-in replacements for ``torch.nn.functional.ctc_loss`` and
 ``torch.nn.CTCLoss`` that also accept batch-first and raw-logits input,
-float16/bfloat16, any label length, and check their arguments.
+float16/bfloat16, any label length, and check their arguments; batched forced
+alignment (``forced_align``, ``merge_tokens``) and greedy decoding
+(``greedy_decode``) on the CPU and CUDA.
 """
 
 import os as _os
@@ -12,6 +14,7 @@ import torch as _torch  # noqa: F401  (loads libtorch before our extension)
 from . import _C  # registers torch.ops.torch_ctc.*
 from .functional import ctc_loss
 from .modules import CTCLoss
+from .alignment import GreedyDecoding, TokenSpan, forced_align, greedy_decode, merge_tokens
 from .diagnostics import diagnose, set_warnings
 
 __version__ = _C.__version__
@@ -38,4 +41,4 @@ def host_cache_info() -> dict:
 cmake_prefix_path = _os.path.dirname(_os.path.abspath(__file__))
 
 __all__ = ["CTCLoss", "ctc_loss", "diagnose", "set_warnings", "cmake_prefix_path", "empty_host_cache",
-           "host_cache_info"]
+           "host_cache_info", "forced_align", "merge_tokens", "greedy_decode", "TokenSpan", "GreedyDecoding"]

@@ -244,20 +244,6 @@ def _split_targets(targets, target_lengths: torch.Tensor, n: int):
     return None, f"targets has {tg.dim()} dimensions (expected 1 or 2)"
 
 
-def _greedy_lengths(best: torch.Tensor, lengths: torch.Tensor, blank: int) -> List[int]:
-    """Length of the greedy (best-path) decoding of each sample; best is (N, T) argmax."""
-    out = []
-    for b in range(best.shape[0]):
-        row = best[b, : int(lengths[b])]
-        if row.numel() == 0:
-            out.append(0)
-            continue
-        keep = torch.ones_like(row, dtype=torch.bool)
-        keep[1:] = row[1:] != row[:-1]
-        out.append(int(((row != blank) & keep).sum()))
-    return out
-
-
 # ---- the shared inputs of the checks ------------------------------------------------------------
 
 
@@ -609,7 +595,9 @@ def _check_blank_collapse(batch: _Batch) -> List[Finding]:
     best = batch.x.argmax(-1)  # (T, N)
     share = float((best == blank)[valid].float().mean())
     batch.stats["blank_argmax_share"] = share
-    glen = _greedy_lengths(best.T, batch.lengths, blank)
+    from .alignment import greedy_decode  # here: alignment imports functional, which imports this module
+
+    glen = greedy_decode(batch.x, batch.lengths, blank).lengths.tolist()
     # An empty or one-character output is only suspicious when the target is longer; with
     # unreadable targets every sample counts.
     per_sample = batch.per_sample
