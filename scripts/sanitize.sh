@@ -33,7 +33,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTC_CUDA=OFF -DCTC_BU
   -DCMAKE_PREFIX_PATH="$torch_prefix;$pybind11_dir" -DPython_EXECUTABLE="$PWD/.venv/bin/python" >/dev/null
 echo "== building core_test, op_test, simd_test, the simulator suite and torch_ctc._C with -fsanitize=address,undefined"
 cmake --build "$BUILD" -j "$(nproc)" --target core_test op_test simd_test _C sim_runtime_test cuda_engine_sim_test \
-  op_sim_test sim_probe index_kernels_sim_test
+  op_sim_test sim_probe index_kernels_sim_test align_sim_test
 
 # halt_on_error / abort: a finding ends the process with a non-zero status.
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

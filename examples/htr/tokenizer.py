@@ -4,7 +4,8 @@ The mapping: id 0 is the CTC blank; the characters of ``charset`` get ids 1..len
 in the order given (for the synthetic data: a-z, A-Z, 0-9, then " .,;:'\\"!?-()&/").
 The model's output layer therefore has ``len(tokenizer) = len(charset) + 1`` classes.
 Characters outside the charset are dropped by :meth:`encode` (or raise with
-``strict=True``). :meth:`decode_ctc` turns a best path into text: merge repeats, drop blanks.
+``strict=True``). :meth:`decode` turns ids into text; the trainer gets a best path's ids from
+``torch_ctc.greedy_decode``.
 """
 
 from __future__ import annotations
@@ -41,16 +42,6 @@ class Tokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(self.id_to_char.get(int(i), "") for i in ids)
-
-    def decode_ctc(self, best_path: Sequence[int]) -> str:
-        """Greedy CTC decoding of a best path: merge repeats, then drop blanks."""
-        out, prev = [], None
-        for i in best_path:
-            i = int(i)
-            if i != prev and i != self.BLANK:
-                out.append(self.id_to_char.get(i, ""))
-            prev = i
-        return "".join(out)
 
     def to_json(self) -> str:
         return json.dumps({"blank": self.BLANK, "charset": self.charset})

@@ -198,8 +198,10 @@ def compute_loss(kind: str, log_probs, targets, input_lengths, target_lengths, b
 
 
 def greedy(log_probs: torch.Tensor, lengths: torch.Tensor, tok: Tokenizer) -> List[str]:
-    best = log_probs.argmax(-1).T.cpu()  # (N, T)
-    return [tok.decode_ctc(best[b, : int(lengths[b])].tolist()) for b in range(best.shape[0])]
+    """Best-path decoding of a (T, N, C) batch into text (torch_ctc.greedy_decode)."""
+    decoded = torch_ctc.greedy_decode(log_probs, lengths.clamp(max=log_probs.shape[0]), tok.BLANK)
+    tokens, counts = decoded.tokens.cpu(), decoded.lengths.cpu()
+    return [tok.decode(tokens[b, : int(counts[b])].tolist()) for b in range(tokens.shape[0])]
 
 
 def error_rates(refs: List[str], preds: List[str]):

@@ -24,9 +24,25 @@ at::Tensor backward_in_simulator(const at::Tensor& grad_nll, const at::Tensor& l
                                      blank, zero_infinity, batch_first, from_logits, nullptr);
 }
 
+std::tuple<at::Tensor, at::Tensor> forced_align_in_simulator(const at::Tensor& log_probs, const at::Tensor& targets,
+                                                             const at::Tensor& input_lengths,
+                                                             const at::Tensor& target_lengths, int64_t blank,
+                                                             bool batch_first, int64_t memory, bool validate) {
+  return torch_ctc::cuda_op_forced_align(log_probs, targets, input_lengths, target_lengths, blank, batch_first, memory,
+                                         validate, nullptr);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> greedy_decode_in_simulator(const at::Tensor& log_probs,
+                                                                          const at::Tensor& input_lengths,
+                                                                          int64_t blank, bool batch_first) {
+  return torch_ctc::cuda_op_greedy_decode(log_probs, input_lengths, blank, batch_first, nullptr);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(torch_ctc, CPU, m) {
   m.impl("_ctc_forward", &forward_in_simulator);
   m.impl("_ctc_backward", &backward_in_simulator);
+  m.impl("_forced_align", &forced_align_in_simulator);
+  m.impl("_greedy_decode", &greedy_decode_in_simulator);
 }

@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "ctc/align.h"
+#include "ctc/decode.h"
+#include "tensor_problem.h"
+#include "torch_ctc/alignment.h"
 #include "torch_ctc/ctc_loss.h"
 
 namespace {
@@ -164,6 +168,63 @@ TEST(OpSim, ValidationOnAndOff) {
   at::Tensor garbage = ctc::ctc_loss(lp, bad, at::tensor({99, -1, 14, 3}), b.target_lengths,
                                      ctc::CTCLossOptions(none).validate(false));
   EXPECT_EQ(garbage.size(0), 4);
+}
+
+// forced_align through the CUDA op path, against the CPU aligner on the same data.
+TEST(OpSim, ForcedAlignMatchesTheCpuAligner) {
+  for (bool padded : {true, false})
+    for (at::ScalarType dtype : {at::kDouble, at::kFloat, at::kHalf}) {
+      const Batch b = make_batch(13, 0, false, dtype);
+      const at::Tensor lp = b.logits.to(at::kFloat).log_softmax(2).to(dtype);
+      const at::Tensor targets = padded ? b.padded : b.concatenated;
+      auto [alignments, scores] = ctc::forced_align(lp, targets, b.input_lengths, b.target_lengths);
+      const torch_ctc::HostProblem host =
+          torch_ctc::make_host_problem(lp, targets, b.input_lengths, b.target_lengths, 0, false, false);
+      at::Tensor want = at::empty({4, 14}, at::kLong);
+      at::Tensor want_scores = at::empty({4, 14}, scores.options());
+      ctc::cpu_forced_align(host.problem, ctc::AlignMemory::kFull, want.data_ptr<int64_t>(), want_scores.data_ptr());
+      EXPECT_TRUE(at::equal(alignments, want)) << c10::toString(dtype);
+      EXPECT_TRUE(at::equal(scores, want_scores)) << c10::toString(dtype);
+    }
+}
+
+TEST(OpSim, ForcedAlignErrorsAndValidationOff) {
+  const Batch b = make_batch(14, 0, /*infeasible=*/true);
+  const at::Tensor lp = b.logits.log_softmax(2);
+  try {
+    ctc::forced_align(lp, b.padded, b.input_lengths, b.target_lengths);
+    ADD_FAILURE() << "expected a ValueError";
+  } catch (const c10::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("sample 3 has too few frames"), std::string::npos) << e.what();
+  }
+  auto [alignments, scores] = ctc::forced_align(lp, b.padded, b.input_lengths, b.target_lengths,
+                                                ctc::ForcedAlignOptions().validate(false));
+  EXPECT_TRUE(alignments[3].eq(-1).all().item<bool>());  // no path: -1 throughout, no error
+  EXPECT_TRUE(alignments[0].ge(0).all().item<bool>());
+  try {
+    ctc::forced_align(lp, b.padded, b.input_lengths, b.target_lengths,
+                      ctc::ForcedAlignOptions().memory(ctc::AlignmentMemory::kCheckpointed));
+    ADD_FAILURE() << "expected a ValueError";
+  } catch (const c10::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpointed memory mode runs on the CPU only"), std::string::npos);
+  }
+}
+
+TEST(OpSim, GreedyDecodeMatchesTheCpuDecoder) {
+  const Batch b = make_batch(15, 0, false);
+  const at::Tensor lp = b.logits.log_softmax(2);
+  const ctc::GreedyDecoding got = ctc::greedy_decode(lp, b.input_lengths);
+  ctc::Problem p;
+  const at::Tensor il = b.input_lengths.contiguous();
+  p.max_time = 14, p.batch = 4, p.num_classes = 6, p.input = lp.data_ptr(), p.dtype = ctc::DType::kFloat64;
+  p.stride_t = lp.stride(0), p.stride_n = lp.stride(1), p.stride_c = lp.stride(2);
+  p.input_lengths = il.data_ptr<int64_t>();
+  at::Tensor tokens = at::empty({4, 14}, at::kLong), lengths = at::empty({4}, at::kLong),
+             frames = at::empty({4, 14}, at::kLong);
+  ctc::cpu_greedy_decode(p, tokens.data_ptr<int64_t>(), lengths.data_ptr<int64_t>(), frames.data_ptr<int64_t>());
+  EXPECT_TRUE(at::equal(got.tokens, tokens) && at::equal(got.lengths, lengths) && at::equal(got.frames, frames));
+  // On CUDA, lengths on the device are clamped (no sync); on the host they are checked.
+  EXPECT_THROW(ctc::greedy_decode(lp, at::tensor({15, 9, 12, 10})), c10::ValueError);
 }
 
 }  // namespace

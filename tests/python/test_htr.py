@@ -44,7 +44,11 @@ def test_tokenizer_roundtrip_and_blank():
     ids = tok.encode("Hello, World 42!")
     assert 0 not in ids and min(ids) >= 1 and max(ids) < len(tok)
     assert tok.decode(ids) == "Hello, World 42!"
-    assert tok.decode_ctc([0, 8, 8, 0, 8, 5, 5, 0]) == tok.decode([8, 8, 5])
+    # The trainer's greedy decoding: torch_ctc.greedy_decode, then decode.
+    best = torch.tensor([0, 8, 8, 0, 8, 5, 5, 0])
+    lp = torch.full((8, 1, len(tok)), -10.0)
+    lp[torch.arange(8), 0, best] = 0.0
+    assert train.greedy(lp, torch.tensor([8]), tok) == [tok.decode([8, 8, 5])]
     assert Tokenizer.from_json(tok.to_json()).charset == tok.charset
     assert tok.encode("a\u00e9b") == tok.encode("ab")
     with pytest.raises(KeyError):
