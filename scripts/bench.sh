@@ -45,7 +45,14 @@ echo "== compare.py --device cpu (torch_ctc vs torch, 1 and 2 threads)"
 $PY benchmarks/compare.py --device cpu --threads 1 2 "${COMPARE_FLAGS[@]}" \
   --out-png "$DOCS/benchmarks_cpu.png" --out-json "$OUT/compare_cpu.json" --update-doc "$DOC"
 
+echo "== compare_align.py (torch_ctc.forced_align vs torchaudio's per-sample loop, CPU)"
+$PY benchmarks/compare_align.py --threads 1 2 ${BENCH_QUICK:+--quick} --out-json "$OUT/compare_align.json" \
+  --update-doc "$DOC"
+
 if $PY -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  echo "== compare_align.py --device cuda"
+  $PY benchmarks/compare_align.py --device cuda ${BENCH_QUICK:+--quick} --out-json "$OUT/compare_align_cuda.json" \
+    --update-doc "$DOC"
   echo "== compare.py --device cuda (torch_ctc vs torch native vs cuDNN)"
   $PY benchmarks/compare.py --device cuda "${COMPARE_FLAGS[@]}" \
     --out-png "$DOCS/benchmarks_cuda.png" --out-json "$OUT/compare_cuda.json" --update-doc "$DOC"

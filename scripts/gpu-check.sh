@@ -89,6 +89,15 @@ timeout 180 $PY benchmarks/compare.py --device cuda --out-md "$OUT/compare_cuda.
   --out-json "$OUT/compare_cuda.json" --out-png "$OUT/compare_cuda.png"
 record "compare.py --device cuda" $?
 
+step "side by side: torch_ctc.forced_align vs torchaudio's per-sample loop on CUDA"
+if $PY -c "import torchaudio" 2>/dev/null; then
+  timeout 180 $PY benchmarks/compare_align.py --device cuda --reps 3 --out-json "$OUT/compare_align_cuda.json" \
+    --update-doc "$OUT/compare_align_cuda.md"
+  record "compare_align.py --device cuda" $?
+else
+  echo "torchaudio is not installed here: skipped" | tee -a "$RESULTS"
+fi
+
 step "summary"
 cat "$RESULTS"
 exit $((failures > 0))

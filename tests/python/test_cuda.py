@@ -266,3 +266,65 @@ def test_more_than_2_pow_31_elements_bf16():
     ref_x = last.clone().requires_grad_()
     torch_ctc.ctc_loss(ref_x, targets[-1:], il[-1:], tl[-1:], reduction="sum", from_logits=True).backward()
     torch.testing.assert_close(x.grad[:, -1:].float(), ref_x.grad, rtol=2e-2, atol=1e-3)
+
+
+# --------------------------------------------------------------------------
+# Forced alignment and greedy decoding on the GPU: the same results as the CPU, bit for
+# bit (max-plus needs no device math), on the input's device, without host syncs.
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("padded", [True, False])
+def test_forced_align_matches_cpu(dtype, padded):
+    lp, targets, il, tl = make_problem(60, 6, 12, 15, blank=2, seed=7, dtype=torch.float64, padded=padded)
+    x = lp.log_softmax(-1).to(dtype)
+    cpu = torch_ctc.forced_align(x, targets, il, tl, blank=2)
+    gpu = torch_ctc.forced_align(x.to(DEV), targets.to(DEV), il.to(DEV), tl.to(DEV), blank=2)
+    assert gpu[0].device.type == "cuda"
+    assert torch.equal(gpu[0].cpu(), cpu[0]) and torch.equal(gpu[1].cpu(), cpu[1])
+
+
+def test_forced_align_long_and_on_a_second_device():
+    lp = torch.randn(3000, 2, 8, generator=torch.Generator().manual_seed(1)).log_softmax(-1)
+    targets = torch.arange(2 * 1400).remainder(7).add(1).reshape(2, 1400)
+    cpu = torch_ctc.forced_align(lp, targets, [3000, 2900], [1400, 1300])
+    devices = [DEV] + (["cuda:1"] if torch.cuda.device_count() > 1 else [])
+    for device in devices:
+        gpu = torch_ctc.forced_align(lp.to(device), targets.to(device), [3000, 2900], [1400, 1300])
+        assert torch.equal(gpu[0].cpu(), cpu[0]) and torch.equal(gpu[1].cpu(), cpu[1])
+
+
+def test_forced_align_validate_false_is_capturable():
+    lp = torch.randn(40, 4, 6, device=DEV).log_softmax(-1)
+    targets = torch.randint(1, 6, (4, 8), device=DEV)
+    il = torch.full((4,), 40, device=DEV)
+    tl = torch.full((4,), 8, device=DEV)
+    ref = torch_ctc.forced_align(lp, targets, il, tl, validate=False)
+    graph = torch.cuda.CUDAGraph()
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        torch_ctc.forced_align(lp, targets, il, tl, validate=False)  # warm-up on the side stream
+        with torch.cuda.graph(graph):
+            out = torch_ctc.forced_align(lp, targets, il, tl, validate=False)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out[0], ref[0]) and torch.equal(out[1], ref[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_greedy_decode_matches_cpu_without_sync(dtype):
+    lp = (torch.randn(80, 5, 30, generator=torch.Generator().manual_seed(3)) * 3).log_softmax(-1).to(dtype)
+    il = torch.tensor([80, 70, 1, 0, 55])
+    cpu = torch_ctc.greedy_decode(lp, il)
+    gpu = torch_ctc.greedy_decode(lp.to(DEV), il.to(DEV))
+    for a, b in zip(gpu, cpu):
+        assert torch.equal(a.cpu(), b)
+    graph = torch.cuda.CUDAGraph()
+    x, lengths = lp.to(DEV), il.to(DEV)
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        torch_ctc.greedy_decode(x, lengths)
+        with torch.cuda.graph(graph):
+            captured = torch_ctc.greedy_decode(x, lengths)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(captured.tokens.cpu(), cpu.tokens)
