@@ -1,4 +1,5 @@
-"""PNG plots: loss and CER curves, and a sheet of test lines with their predictions."""
+"""PNG plots: loss and CER curves, a sheet of test lines with their predictions, and test
+lines with their characters' forced-alignment spans."""
 
 from __future__ import annotations
 
@@ -60,4 +61,28 @@ def plot_samples(images: Sequence[np.ndarray], refs: Sequence[str], preds: Seque
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_alignments(images: Sequence[np.ndarray], spans: Sequence[Sequence], path: str, title: str = "") -> None:
+    """Each line with its characters' spans (htr.align.CharSpan) drawn over it: a band per
+    character, alternating colours, its letter above and its confidence as the opacity."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 1, figsize=(10, 1.15 * n + 0.6))
+    axes = np.atleast_1d(axes)
+    colours = ("tab:blue", "tab:orange")
+    for ax, im, line in zip(axes, images, spans):
+        ax.imshow(im, cmap="gray", vmin=0, vmax=255, aspect="equal")
+        for k, s in enumerate(line):
+            ax.axvspan(s.x0, s.x1, color=colours[k % 2], alpha=0.15 + 0.35 * s.confidence, lw=0)
+            ax.text((s.x0 + s.x1) / 2, -2, s.char if s.char != " " else "\u2423", ha="center", va="bottom",
+                    fontsize=7, family="monospace")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if not line:
+            ax.set_title("(the model's frames cannot hold this line)", fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -416,6 +416,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
             plots.plot_samples([splits["test"]["images"][i] for i in pick], [splits["test"]["texts"][i] for i in pick],
                                [preds[i] for i in pick], os.path.join(args.out, "test_samples.png"),
                                f"held-out test lines: CER {100 * test_cer:.2f}%")
+            if not forum and len(pick):  # the forum model's output is not log-probabilities over real frames
+                from htr import align
+
+                shown = list(pick[:4])
+                images = [splits["test"]["images"][i] for i in shown]
+                spans = align.line_spans(model, images, [splits["test"]["texts"][i] for i in shown], tok, device,
+                                         min_width)
+                plots.plot_alignments(images, spans, os.path.join(args.out, "test_alignment.png"),
+                                      "forced alignment of the ground truth (torch_ctc.forced_align)")
         for i in range(min(5, len(preds))):
             print(f"  ref:  {splits['test']['texts'][i]}\n  pred: {preds[i]}")
         print(f"steps {step} in {train_s:.0f} s ({results['seconds_per_step']:.3f} s/step), data {t_data:.0f} s")
@@ -425,7 +434,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         if per_font:
             print("test CER per font: " + ", ".join(f"{f} {100 * c:.1f}%" for f, c in per_font.items()))
         if not args.no_plots:
-            print(f"plots: {os.path.join(args.out, 'curves.png')}, {os.path.join(args.out, 'test_samples.png')}")
+            print(f"plots: {os.path.join(args.out, 'curves.png')}, {os.path.join(args.out, 'test_samples.png')}"
+                  + ("" if forum else f", {os.path.join(args.out, 'test_alignment.png')}"))
         if forum:
             forum_epilogue(model, splits, tok, device, args, preds)
     ddp.barrier()

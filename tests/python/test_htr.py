@@ -302,7 +302,7 @@ def test_train_checkpoint_resume(tmp_path, loss, monkeypatch, tiny_cache):
     out = tmp_path / "run"
     res = train.main(["--steps", "3", "--eval-every", "2", "--loss", loss, "--out", str(out)] + TINY)
     assert res["steps"] == 3 and res["loss"] == loss and 0 <= res["test_cer"] <= 5
-    for name in ("checkpoint.pt", "results.json", "curves.png", "test_samples.png"):
+    for name in ("checkpoint.pt", "results.json", "curves.png", "test_samples.png", "test_alignment.png"):
         assert (out / name).exists(), name
     assert json.loads((out / "results.json").read_text())["steps"] == 3
     ck = torch.load(out / "checkpoint.pt", weights_only=False)
@@ -353,3 +353,23 @@ def test_progress_bar_shows_a_dash_until_the_first_evaluation():
     assert train.progress_postfix(1.23456, None) == {"loss": "1.235", "cer": "-"}
     assert train.progress_postfix(0.5, 0.2071) == {"loss": "0.500", "cer": "20.7%"}
     assert "nan" not in str(train.progress_postfix(2.0, None))
+
+
+@needs_fonts
+def test_line_spans_cover_every_character_in_order(tiny_cache, monkeypatch):
+    """htr.align.line_spans: one span per character, left to right, inside the image."""
+    from htr import align
+
+    monkeypatch.setenv("HTR_CACHE", tiny_cache)
+    tok = Tokenizer(synth.CHARSET)
+    torch.manual_seed(0)
+    net = model.CRNN(len(tok), 32)
+    texts = ["abc", "a b"]
+    images = [np.full((32, 120), 255, dtype=np.uint8), np.full((32, 90), 255, dtype=np.uint8)]
+    spans = align.line_spans(net, images, texts, tok, "cpu")
+    for line, text, image in zip(spans, texts, images):
+        assert "".join(s.char for s in line) == text
+        assert all(a.x1 <= b.x0 + 1e-9 for a, b in zip(line, line[1:]))
+        assert 0 <= line[0].x0 and line[-1].x1 <= 128 and all(0 <= s.confidence <= 1 for s in line)
+    assert net.training  # left as it was
+
