@@ -69,7 +69,8 @@ run_python -c "import torch_ctc, sys; f = torch_ctc._C.__file__; print('extensio
 run_python -m pytest -q -p no:cacheprovider \
   tests/python/test_vs_torch.py tests/python/test_properties.py tests/python/test_cpu_kernels.py \
   tests/python/test_errors.py tests/python/test_torch_suite.py tests/python/test_reference.py \
-  tests/python/test_gradcheck.py tests/python/test_host_cache.py tests/python/test_op.py -m "not slow" "$@"
+  tests/python/test_gradcheck.py tests/python/test_host_cache.py tests/python/test_op.py tests/python/test_alignment.py \
+  tests/python/test_greedy.py -m "not slow" "$@"
 
 echo "== the CUDA simulator suite under ThreadSanitizer (build/tsan)"
 TSAN=build/tsan
