@@ -27,6 +27,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== pip install -r requirements.txt"
 .venv/bin/python -m pip install -q -r requirements.txt
+# Test-only peers whose metadata would downgrade our pins (see the file).
+.venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
 
 echo "== building and installing torch_ctc into .venv (tests ${CTC_BUILD_TESTS:-OFF}, benchmarks ${CTC_BUILD_BENCHMARKS:-OFF})"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}

@@ -4,7 +4,8 @@ Drop-in replacements for ``torch.nn.functional.ctc_loss`` and
 ``torch.nn.CTCLoss`` that also accept batch-first and raw-logits input,
 float16/bfloat16, any label length, and check their arguments; batched forced
 alignment (``forced_align``, ``merge_tokens``) and greedy decoding
-(``greedy_decode``) on the CPU and CUDA.
+(``greedy_decode``) on the CPU and CUDA; prefix beam search with n-gram
+language models (``beam_search``, ``NGramLM``).
 """
 
 import os as _os
@@ -15,6 +16,7 @@ from . import _C  # registers torch.ops.torch_ctc.*
 from .functional import ctc_loss
 from .modules import CTCLoss
 from .alignment import GreedyDecoding, TokenSpan, forced_align, greedy_decode, merge_tokens
+from .decoding import BeamSearchDecoder, Hypothesis, NGramLM, beam_search
 from .diagnostics import diagnose, set_warnings
 
 __version__ = _C.__version__
@@ -41,4 +43,5 @@ def host_cache_info() -> dict:
 cmake_prefix_path = _os.path.dirname(_os.path.abspath(__file__))
 
 __all__ = ["CTCLoss", "ctc_loss", "diagnose", "set_warnings", "cmake_prefix_path", "empty_host_cache",
-           "host_cache_info", "forced_align", "merge_tokens", "greedy_decode", "TokenSpan", "GreedyDecoding"]
+           "host_cache_info", "forced_align", "merge_tokens", "greedy_decode", "TokenSpan", "GreedyDecoding",
+           "beam_search", "BeamSearchDecoder", "Hypothesis", "NGramLM"]
