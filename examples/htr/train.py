@@ -2,8 +2,8 @@
 
 Default: synthetic handwriting-like lines (Debian fonts, held-out fonts for the test
 split), each line zone-normalised (normalize.py), a CRNN, AdamW with warm-up and cosine
-decay, gradient clipping, greedy decoding, CER/WER from rapidfuzz, checkpoints, PNG plots.
-See docs/htr.md.
+decay, gradient clipping; greedy, beam and beam + character-LM decoding (lm_decode.py),
+CER/WER from rapidfuzz, checkpoints, PNG plots. See docs/htr.md.
 
     .venv/bin/python examples/htr/train.py --minutes 10                # the demo
     .venv/bin/python examples/htr/train.py --steps 3000 --loss torch   # fixed steps, torch's loss
@@ -41,7 +41,7 @@ from rapidfuzz.distance import Levenshtein
 import torch_ctc
 
 from htr import data as synth
-from htr import loaders, normalize
+from htr import lm_decode, loaders, normalize
 from htr.model import CRNN, ForumNet
 from htr.tokenizer import ForumTokenizer, Tokenizer
 
@@ -100,9 +100,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--no-plots", action="store_true")
     g.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     g.add_argument("--diagnose", action="store_true", help="ctc_loss(warn=True): torch_ctc's diagnostics on every step")
+    g = p.add_argument_group("decoding (after training: greedy, beam, beam + character LM; docs/decoding.md)")
+    g.add_argument("--beam-size", type=int, default=16, help="torch_ctc.beam_search's beam")
+    g.add_argument("--lm-order", type=int, default=5, help="order of the character Kneser-Ney LM estimated from "
+                   "the training text (0: no LM); lm_weight and token_score are tuned on the validation split")
     args = p.parse_args(argv)
     if args.procs < 1:
         p.error(f"--procs must be at least 1, got {args.procs}")
+    if args.beam_size < 1 or args.lm_order < 0:
+        p.error(f"--beam-size must be at least 1 and --lm-order at least 0, got {args.beam_size} and {args.lm_order}")
     if args.zone_norm is None:  # the forum's setup had no normalisation
         args.zone_norm = "off" if args.recipe == "forum" else "on"
     if args.recipe == "forum":
@@ -230,6 +236,29 @@ def evaluate(model, split: dict, tok, device, batch_size: int = 64, min_width: i
     refs = list(split["texts"][:n])
     cer, wer = error_rates(refs, preds)
     return cer, wer, preds
+
+
+def decoding_results(decoded, args) -> dict:
+    """results.json's record of the three decoders and the LM."""
+    out = {"beam_size": args.beam_size,
+           "val": {k: {"cer": c, "wer": w} for k, (c, w) in decoded.val.items()},
+           "test": {k: {"cer": c, "wer": w} for k, (c, w) in decoded.test.items()}}
+    if decoded.lm is not None:
+        out["lm"] = dict(vars(decoded.lm), lm_weight=decoded.lm_weight, token_score=decoded.token_score,
+                         val_cer_grid={f"{w},{s}": c for (w, s), c in decoded.grid.items()})
+    return out
+
+
+def print_decoding(decoded, args) -> None:
+    names = {"greedy": "greedy", "beam": f"beam {args.beam_size}", "beam+lm": "beam + LM"}
+    print("TEST CER by decoder: " + ", ".join(f"{names[k]} {100 * c:.2f}%" for k, (c, _) in decoded.test.items())
+          + " (val: " + ", ".join(f"{100 * c:.2f}%" for c, _ in decoded.val.values()) + ")")
+    if decoded.lm is not None:
+        lm = decoded.lm
+        print(f"LM: character {lm.order}-gram, Kneser-Ney, from {lm.lines} training lines ({lm.chars} characters; "
+              f"{lm.dropped} lines that contain a val/test line left out, {lm.held_out_in_text} val/test lines in "
+              f"its text); lm_weight {decoded.lm_weight}, token_score {decoded.token_score} (tuned on val); "
+              f"{lm.path}")
 
 
 # ---- training ------------------------------------------------------------------------------------
@@ -385,8 +414,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
     results = {}
     if ddp.main:
         save_checkpoint(ckpt_path, model, opt, step, args, tok, history)
-        val_cer, val_wer, _ = evaluate(model, splits["val"], tok, device, min_width=min_width)
-        test_cer, test_wer, preds = evaluate(model, splits["test"], tok, device, min_width=min_width)
+        decoded = None
+        if forum:  # raw scores and hard-coded lengths: greedy only
+            val_cer, val_wer, _ = evaluate(model, splits["val"], tok, device, min_width=min_width)
+            test_cer, test_wer, preds = evaluate(model, splits["test"], tok, device, min_width=min_width)
+        else:
+            decoded = lm_decode.decode_splits(model, splits, tok, device, error_rates, args.beam_size, args.lm_order,
+                                              os.path.join(args.out, f"char-{args.lm_order}gram.arpa"), min_width)
+            (val_cer, val_wer), (test_cer, test_wer) = decoded.val["greedy"], decoded.test["greedy"]
+            preds = decoded.test_preds["greedy"]
         history["test_cer"] = test_cer
         per_font = {}  # test CER of each held-out font (synthetic data: the font file of each line)
         if "fonts" in splits["test"]:
@@ -404,6 +440,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
             "world_size": ddp.world, "threads": torch.get_num_threads(), "batch_size": args.batch_size,
             "final_loss": float(np.mean(history["loss"][-50:])) if history["loss"] else None,
         }
+        if decoded is not None:
+            results["decoding"] = decoding_results(decoded, args)
         with open(os.path.join(args.out, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
         if not args.no_plots:
@@ -433,6 +471,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
               if args.data == "synth" else f"TEST CER {100 * test_cer:.2f}%, WER {100 * test_wer:.1f}%")
         if per_font:
             print("test CER per font: " + ", ".join(f"{f} {100 * c:.1f}%" for f, c in per_font.items()))
+        if decoded is not None:
+            print_decoding(decoded, args)
         if not args.no_plots:
             print(f"plots: {os.path.join(args.out, 'curves.png')}, {os.path.join(args.out, 'test_samples.png')}"
                   + ("" if forum else f", {os.path.join(args.out, 'test_alignment.png')}"))

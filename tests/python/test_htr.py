@@ -302,6 +302,11 @@ def test_train_checkpoint_resume(tmp_path, loss, monkeypatch, tiny_cache):
     out = tmp_path / "run"
     res = train.main(["--steps", "3", "--eval-every", "2", "--loss", loss, "--out", str(out)] + TINY)
     assert res["steps"] == 3 and res["loss"] == loss and 0 <= res["test_cer"] <= 5
+    dec = res["decoding"]  # greedy (the headline CER), beam and beam + LM, LM weights tuned on val
+    assert list(dec["test"]) == ["greedy", "beam", "beam+lm"] and dec["test"]["greedy"]["cer"] == res["test_cer"]
+    assert dec["lm"]["held_out_in_text"] == 0 and dec["lm"]["order"] == 5 and len(dec["lm"]["val_cer_grid"]) == 16
+    assert dec["lm"]["val_cer_grid"][f"{dec['lm']['lm_weight']},{dec['lm']['token_score']}"] == \
+        min(dec["lm"]["val_cer_grid"].values()) == dec["val"]["beam+lm"]["cer"]
     for name in ("checkpoint.pt", "results.json", "curves.png", "test_samples.png", "test_alignment.png"):
         assert (out / name).exists(), name
     assert json.loads((out / "results.json").read_text())["steps"] == 3
@@ -373,3 +378,40 @@ def test_line_spans_cover_every_character_in_order(tiny_cache, monkeypatch):
         assert 0 <= line[0].x0 and line[-1].x1 <= 128 and all(0 <= s.confidence <= 1 for s in line)
     assert net.training  # left as it was
 
+
+
+# ---- decoding with the character LM -------------------------------------------------------------
+
+
+def test_lm_text_leaves_out_training_lines_that_hold_a_held_out_line(tmp_path):
+    from htr import lm_decode
+
+    tok = Tokenizer("abcot ")
+    train_lines = ["a cat", "the cat sat", "a cot", "cab"]
+    lm, report = lm_decode.build_lm(train_lines, ["cat sat", "bat"], tok, 3, str(tmp_path / "lm.arpa"))
+    assert (report.lines, report.dropped, report.held_out_in_text) == (3, 1, 0)
+    assert report.chars == len("a cat") + len("a cot") + len("cab")
+    assert lm.order == 3 and lm_decode.lm_tokens(tok) == ["<blank>", "a", "b", "c", "o", "t", "<space>"]
+    assert lm_decode.held_out_in(["xx cat sat yy"], ["cat sat", "bat"]) == ["cat sat"]
+
+
+def test_beam_with_lm_settles_what_the_emissions_leave_open(tmp_path):
+    """Frames that cannot tell "a" from "o": greedy takes the slightly likelier "o", the LM
+    (trained on lines with "cat") turns it into "cat"; the grid search finds a weight that does."""
+    from htr import lm_decode
+
+    tok = Tokenizer("acot ")
+    lm, _ = lm_decode.build_lm(["a cat", "the cat", "cat cat", "at", "a cat at"], [], tok, 3, str(tmp_path / "lm.arpa"))
+    frames = ["c", None, "t"]  # None: "o" 0.5, "a" 0.45
+    lp = torch.full((len(frames), len(tok)), 1e-4)
+    for t, c in enumerate(frames):
+        if c is None:
+            lp[t, tok.char_to_id["o"]], lp[t, tok.char_to_id["a"]] = 0.5, 0.45
+        else:
+            lp[t, tok.char_to_id[c]] = 1.0
+    lp = (lp / lp.sum(-1, keepdim=True)).log()
+    em = lm_decode.Emissions(lp[:, None], torch.tensor([len(frames)]), ["cat"])
+    assert lm_decode.greedy(em, tok) == ["cot"] and lm_decode.beam(em, tok) == ["cot"]
+    assert lm_decode.beam(em, tok, lm=lm, lm_weight=1.0) == ["cat"]
+    best, table = lm_decode.tune(em, tok, lm, lambda refs, preds: train.error_rates(refs, preds)[0])
+    assert table[best] == 0.0 and len(table) == len(lm_decode.LM_WEIGHTS) * len(lm_decode.TOKEN_SCORES)
