@@ -33,11 +33,13 @@ std::string trimmed(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
 
+// A log10 value: a finite number or -inf (probability 0); NaN and +inf, which
+// strtod also reads, are refused like any other non-number.
 bool parse_number(const std::string& s, double* out) {
   errno = 0;
   char* end = nullptr;
   *out = std::strtod(s.c_str(), &end);
-  return end != s.c_str() && *end == '\0' && errno != ERANGE;
+  return end != s.c_str() && *end == '\0' && errno != ERANGE && !std::isnan(*out) && *out != HUGE_VAL;
 }
 
 // "\k-grams:" -> k, or 0.
@@ -181,9 +183,10 @@ NGramLM NGramLM::from_arpa(std::istream& in, const std::string& source) {
                  std::to_string(order + 1) + " or " + std::to_string(order + 2) +
                  ": log10 probability, the words, an optional log10 backoff)");
       double log10_prob = 0, log10_backoff = 0;
-      if (!parse_number(f[0], &log10_prob)) fail(source, line_no, "the probability '" + f[0] + "' is not a number");
+      if (!parse_number(f[0], &log10_prob))
+        fail(source, line_no, "the probability '" + f[0] + "' is not a number (finite, or -inf)");
       if (f.size() == static_cast<size_t>(order) + 2 && !parse_number(f.back(), &log10_backoff))
-        fail(source, line_no, "the backoff weight '" + f.back() + "' is not a number");
+        fail(source, line_no, "the backoff weight '" + f.back() + "' is not a number (finite, or -inf)");
       std::vector<int32_t> words;
       for (int i = 1; i <= order; ++i) words.push_back(lm.intern(f[static_cast<size_t>(i)]));
       if (lm.add(words, log10_prob * kLn10, log10_backoff * kLn10) < 0)

@@ -129,6 +129,18 @@ def test_brute_force_without_lm(seed):
     assert_top_matches(hyps, expected, 5)
 
 
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("token_score", [0.9, -0.6])
+def test_brute_force_token_score_without_lm(seed, token_score):
+    """token_score applies with no LM too: score(y) = log P_ctc(y | x) + token_score * |y|."""
+    g = torch.Generator().manual_seed(50 + seed)
+    T, C = 2 + seed % 5, 3
+    lp = (torch.randn(T, 1, C, generator=g, dtype=torch.float64) * 2).log_softmax(-1)
+    expected = {y: s + token_score * len(y) for y, s in ctc_scores(lp[:, 0], 0).items()}
+    hyps = torch_ctc.beam_search(lp, [T], beam_size=2000, nbest=4, token_score=token_score)[0]
+    assert_top_matches(hyps, expected, 4)
+
+
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("lm_weight,token_score", [(0.5, 0.0), (1.3, -0.7)])
 def test_brute_force_with_a_character_bigram(bigram_file, seed, lm_weight, token_score):
@@ -347,11 +359,15 @@ ngram 2=2
     ("\\data\\\nngram 1=x\n\\1-grams:\n-1 a\n\\end\\\n", r"line 2: malformed 'ngram 1=x'"),
     ("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0 </s>\n-0.5\n\\end\\\n", r"line 6: 1 fields in a 1-gram line"),
     ("\\data\\\nngram 1=2\n\\1-grams:\n-1.0 </s>\nabc x\n\\end\\\n", r"line 5: the probability 'abc' is not a number"),
+    ("\\data\\\nngram 1=2\n\\1-grams:\n-1.0 </s>\nnan x\n\\end\\\n", r"line 5: the probability 'nan' is not a number"),
+    ("\\data\\\nngram 1=2\n\\1-grams:\n-1.0 </s>\n-1 x inf\n\\end\\\n", r"line 5: the backoff weight 'inf' is not"),
+    ("\\data\\\nngram 1=2\n\\1-grams:\n-1.0 </s>\n1e999 x\n\\end\\\n", r"line 5: the probability '1e999' is not"),
     ("\\data\\\nngram 1=3\n\\1-grams:\n-1.0 </s>\n-1 x\n\\end\\\n", r"line 3: the \\1-grams: section has 2 entries but the header says 3"),
     ("\\data\\\nngram 1=1\n\\1-grams:\n-1.0 </s>\n", r"no \\end\\ line"),
     ("\\data\\\nngram 1=2\n\\1-grams:\n-1.0 </s>\n-1.0 </s>\n\\end\\\n", r"line 5: this n-gram is listed twice"),
     ("\\data\\\nngram 1=1\n\\1-grams:\n-1.0 x\n\\end\\\n", r"the model has no </s>"),
-    ("\\data\\\nngram 1=1\n\\1-grams:\n-1.0 </s> nan\n\\end\\\n", None),  # nan parses: a number
+    ("\\data\\\nngram 1=1\n\\1-grams:\n-1.0 </s> nan\n\\end\\\n", r"line 4: the backoff weight 'nan' is not"),
+    ("\\data\\\nngram 1=2\n\\1-grams:\n-1.0 </s>\n-inf x -inf\n\\end\\\n", None),  # -inf: probability 0
 ])
 def test_malformed_arpa_names_the_line(tmp_path, text, match):
     path = tmp_path / "bad.arpa"
