@@ -130,6 +130,7 @@ class Decoded:
     lm_weight: float = 0.0
     token_score: float = 0.0
     grid: Dict[Tuple[float, float], float] = field(default_factory=dict)
+    seconds: float = 0.0  # the whole of decode_splits: emissions, LM estimation, tuning, decoding
 
 
 def decode_splits(model, splits: dict, tok, device, error_rates, beam_size: int, lm_order: int, lm_path: str,

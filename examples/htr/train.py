@@ -240,7 +240,7 @@ def evaluate(model, split: dict, tok, device, batch_size: int = 64, min_width: i
 
 def decoding_results(decoded, args) -> dict:
     """results.json's record of the three decoders and the LM."""
-    out = {"beam_size": args.beam_size,
+    out = {"beam_size": args.beam_size, "seconds": round(decoded.seconds, 1),
            "val": {k: {"cer": c, "wer": w} for k, (c, w) in decoded.val.items()},
            "test": {k: {"cer": c, "wer": w} for k, (c, w) in decoded.test.items()}}
     if decoded.lm is not None:
@@ -252,7 +252,7 @@ def decoding_results(decoded, args) -> dict:
 def print_decoding(decoded, args) -> None:
     names = {"greedy": "greedy", "beam": f"beam {args.beam_size}", "beam+lm": "beam + LM"}
     print("TEST CER by decoder: " + ", ".join(f"{names[k]} {100 * c:.2f}%" for k, (c, _) in decoded.test.items())
-          + " (val: " + ", ".join(f"{100 * c:.2f}%" for c, _ in decoded.val.values()) + ")")
+          + " (val: " + ", ".join(f"{100 * c:.2f}%" for c, _ in decoded.val.values()) + f"; {decoded.seconds:.0f} s)")
     if decoded.lm is not None:
         lm = decoded.lm
         print(f"LM: character {lm.order}-gram, Kneser-Ney, from {lm.lines} training lines ({lm.chars} characters; "
@@ -419,8 +419,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
             val_cer, val_wer, _ = evaluate(model, splits["val"], tok, device, min_width=min_width)
             test_cer, test_wer, preds = evaluate(model, splits["test"], tok, device, min_width=min_width)
         else:
+            t_decode = time.time()
             decoded = lm_decode.decode_splits(model, splits, tok, device, error_rates, args.beam_size, args.lm_order,
                                               os.path.join(args.out, f"char-{args.lm_order}gram.arpa"), min_width)
+            decoded.seconds = time.time() - t_decode
             (val_cer, val_wer), (test_cer, test_wer) = decoded.val["greedy"], decoded.test["greedy"]
             preds = decoded.test_preds["greedy"]
         history["test_cer"] = test_cer
