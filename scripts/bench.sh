@@ -4,6 +4,9 @@
 #      kernels and a GPU is present)  -> build/bench/ctc_bench.json
 #   2. benchmarks/compare.py, torch_ctc against torch side by side on the CPU
 #      at 1 and 2 threads (and on the GPU when there is one)
+#   3. benchmarks/compare_align.py and compare_decode.py: forced alignment against
+#      torchaudio, beam search against pyctcdecode, fast-ctc-decode and torchaudio's
+#      ctc_decoder (their benchmark-only requirements: requirements-bench.txt)
 # and regenerates the measured sections of docs/benchmarks.md and its charts.
 #   scripts/bench.sh                   full run (a few minutes)
 #   BENCH_QUICK=1 scripts/bench.sh     smoke run: few repetitions, results under build/bench/quick only
@@ -48,6 +51,10 @@ $PY benchmarks/compare.py --device cpu --threads 1 2 "${COMPARE_FLAGS[@]}" \
 echo "== compare_align.py (torch_ctc.forced_align vs torchaudio's per-sample loop, CPU)"
 $PY benchmarks/compare_align.py --threads 1 2 ${BENCH_QUICK:+--quick} --out-json "$OUT/compare_align.json" \
   --update-doc "$DOC"
+
+echo "== compare_decode.py (torch_ctc.beam_search vs pyctcdecode, fast-ctc-decode, torchaudio; CPU)"
+$PY -m pip install -q -r requirements-bench.txt  # the benchmark-only peers
+$PY benchmarks/compare_decode.py ${BENCH_QUICK:+--quick} --out-json "$OUT/compare_decode.json" --update-doc "$DOC"
 
 if $PY -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   echo "== compare_align.py --device cuda"

@@ -61,3 +61,37 @@ def test_gbench_report(tmp_path):
     md = gbench_report.markdown(data, "cmd")
     assert "| forward + backward | htr-s | f32 | 2 threads | 2.50 | 1.25 | 200.0 | 1.00 |" in md
     assert "| forward | long | f32 | GPU | 0.30 | n/a | n/a | n/a |" in md
+
+
+def test_compare_decode_quick(tmp_path):
+    """compare_decode.py end to end with the peer the tests install (pyctcdecode, without an LM:
+    its word LM needs kenlm); the others are benchmark-only (requirements-bench.txt)."""
+    pytest.importorskip("pyctcdecode")
+    doc = tmp_path / "doc.md"
+    doc.write_text("# doc\n<!-- BEGIN compare-decode -->\nold\n<!-- END compare-decode -->\n")
+    out = tmp_path / "decode.json"
+    cmd = [sys.executable, os.path.join(BENCHMARKS, "compare_decode.py"), "--quick", "--shapes", "char",
+           "--peers", "pyctcdecode", "--lms", "none", "char", "--out-json", str(out), "--update-doc", str(doc)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = json.loads(out.read_text())["records"]
+    assert [(r["shape"], r["beam"], r["lm"]) for r in records] == [("char", 16, "none"), ("char", 16, "char 5-gram")]
+    assert set(records[0]["per_sample_s"]) == {"torch_ctc 1 thread", "torch_ctc 2 threads", "pyctcdecode"}
+    assert set(records[1]["per_sample_s"]) == {"torch_ctc 1 thread", "torch_ctc 2 threads"}
+    assert all(t > 0 for r in records for t in r["per_sample_s"].values())
+    assert 0 <= records[0]["agreement"]["pyctcdecode"] <= 1
+    spliced = doc.read_text()
+    assert "old" not in spliced and "| char (64, 500, 30) | 16 | none |" in spliced
+
+
+def test_compare_decode_names_missing_peers(tmp_path):
+    cmd = [sys.executable, os.path.join(BENCHMARKS, "compare_decode.py"), "--quick", "--shapes", "char", "--peers",
+           "fast-ctc-decode"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env=dict(os.environ, PYTHONNOUSERSITE="1"))
+    try:
+        import fast_ctc_decode  # noqa: F401
+    except ImportError:
+        assert proc.returncode != 0 and "requirements-bench.txt" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
