@@ -65,12 +65,13 @@ run_python() {
 run_python -c "import torch_ctc, sys; f = torch_ctc._C.__file__; print('extension:', f); sys.exit('$BUILD' not in f)"
 # Everything that runs the C++ engine and binding on the CPU: the strided, kernel and
 # property tests (every dtype, kernel, layout and stride), the errors (validation paths),
-# the ported torch suite, the references, gradcheck, the host cache and the ops.
+# the ported torch suite, the references, gradcheck, the host cache, the ops, alignment,
+# greedy decoding and the beam search with its ARPA reader.
 run_python -m pytest -q -p no:cacheprovider \
   tests/python/test_vs_torch.py tests/python/test_properties.py tests/python/test_cpu_kernels.py \
   tests/python/test_errors.py tests/python/test_torch_suite.py tests/python/test_reference.py \
   tests/python/test_gradcheck.py tests/python/test_host_cache.py tests/python/test_op.py tests/python/test_alignment.py \
-  tests/python/test_greedy.py -m "not slow" "$@"
+  tests/python/test_greedy.py tests/python/test_beam_search.py -m "not slow" "$@"
 
 echo "== the CUDA simulator suite under ThreadSanitizer (build/tsan)"
 TSAN=build/tsan
