@@ -31,9 +31,15 @@ struct Emissions {
 
   // log p(c | frame t). A label outside [0, C) can only arrive when the caller
   // switched validation off; it reads nothing and yields NaN.
-  CTC_HD Acc operator()(int64_t t, int64_t c) const {
-    if (c < 0 || c >= num_classes) return static_cast<Acc>(NAN);
-    const Acc x = raw(t, c);
+  CTC_HD Acc operator()(int64_t t, int64_t c) const { return at(column(c), t); }
+
+  // The same in two parts, for a reader that takes one class at many frames
+  // (the CUDA warp kernels): the class's column once (nullptr for a label
+  // outside [0, C)), then each frame's value from it.
+  CTC_HD const In* column(int64_t c) const { return c < 0 || c >= num_classes ? nullptr : base + c * stride_c; }
+  CTC_HD Acc at(const In* column, int64_t t) const {
+    if (column == nullptr) return static_cast<Acc>(NAN);
+    const Acc x = load<Acc>(column[t * stride_t]);
     return normaliser ? x - normaliser[t] : x;
   }
 

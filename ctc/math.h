@@ -28,6 +28,9 @@ CTC_HD float log_(float x) { return ::logf(x); }
 CTC_HD double log_(double x) { return ::log(x); }
 CTC_HD float log1p_(float x) { return ::log1pf(x); }
 CTC_HD double log1p_(double x) { return ::log1p(x); }
+// The larger of two, the other when one is NaN (one instruction on the GPU).
+CTC_HD float max_(float a, float b) { return ::fmaxf(a, b); }
+CTC_HD double max_(double a, double b) { return ::fmax(a, b); }
 
 // log(exp(a) + exp(b)). -inf is "impossible" and is absorbed exactly; a NaN
 // operand makes the result NaN (it is never silently dropped).
@@ -39,13 +42,36 @@ CTC_HD T log_add(T a, T b) {
   return hi + log1p_(exp_(lo - hi));
 }
 
-// log(exp(a) + exp(b) + exp(c)), with the same -inf and NaN rules.
+// The exp and log of the three-way log-sum-exp below, as a policy: this one
+// is the C library's (and CUDA's) accurate expf/logf. The CUDA warp kernels
+// pass kernels/fast_math.cuh's FastMath instead, the special-function unit's
+// approximations for float (docs/cuda-kernels.md has the error bound).
+struct PreciseMath {
+  template <typename T>
+  CTC_HD static T exp(T x) {
+    return exp_(x);
+  }
+  template <typename T>
+  CTC_HD static T log(T x) {
+    return log_(x);
+  }
+};
+
+// log(exp(a) + exp(b) + exp(c)), with the same -inf and NaN rules, computed
+// with the exp and log of the policy M.
+// The sum is computed and then chosen, without a branch, so the lanes of a
+// CUDA warp stay converged. A NaN operand that max_ passes over still makes
+// the sum NaN, through its exp.
+template <typename M, typename T>
+CTC_HD T log_add_with(T a, T b, T c) {
+  const T m = max_(max_(a, b), c);
+  const T sum = m + M::log(M::exp(a - m) + M::exp(b - m) + M::exp(c - m));
+  return m == neg_inf<T>() ? a + b + c : sum;  // all -inf: -inf, or NaN if any operand is NaN
+}
+
 template <typename T>
 CTC_HD T log_add(T a, T b, T c) {
-  T m = a > b ? a : b;
-  m = m > c ? m : c;
-  if (m == neg_inf<T>()) return a + b + c;  // -inf, or NaN if any operand is NaN
-  return m + log_(exp_(a - m) + exp_(b - m) + exp_(c - m));
+  return log_add_with<PreciseMath>(a, b, c);
 }
 
 // Number of states of the extended sequence for a target of length L.
@@ -96,9 +122,32 @@ struct Predecessors {
   T stay, step, skip;
 };
 
+// Which of the step and skip moves exist, into state s (alpha) or out of it
+// (beta, whose s+1 and s+2 are alpha's s-1 and s-2 seen from the other end).
+// Staying always exists.
+struct Moves {
+  bool step, skip;
+};
+
+CTC_HD Moves alpha_moves(const int64_t* target, int64_t s) { return {s >= 1, can_skip_into(target, s)}; }
+
+CTC_HD Moves beta_moves(const int64_t* target, int64_t s, int64_t num_states) {
+  return {s + 1 < num_states, s + 2 < num_states && can_skip_into(target, s + 2)};
+}
+
+// A step of either recurrence from neighbour values already at hand (the
+// CUDA warp kernels hold them in registers and shuffles): a neighbour whose
+// move does not exist counts as -inf, whatever the register holds. The same
+// sum as combine_paths (emission + log_add), with the exp and log of M.
+template <typename M, typename T>
+CTC_HD T combine_moves(T stay, T step, T skip, Moves moves, T emission) {
+  return emission + log_add_with<M>(stay, moves.step ? step : neg_inf<T>(), moves.skip ? skip : neg_inf<T>());
+}
+
 template <typename T>
 CTC_HD Predecessors<T> predecessors(const T* prev, const int64_t* target, int64_t s) {
-  return {prev[s], s >= 1 ? prev[s - 1] : neg_inf<T>(), can_skip_into(target, s) ? prev[s - 2] : neg_inf<T>()};
+  const Moves m = alpha_moves(target, s);
+  return {prev[s], m.step ? prev[s - 1] : neg_inf<T>(), m.skip ? prev[s - 2] : neg_inf<T>()};
 }
 
 // alpha_t(s) from the previous row alpha_{t-1} (`prev`, S' entries).
@@ -157,10 +206,8 @@ CTC_HD T beta_initial(int64_t s, int64_t num_states, T emission) {
 // beta_t(s) from the next row beta_{t+1} (`next`, S' entries).
 template <typename T>
 CTC_HD T beta_cell(const T* next, const int64_t* target, int64_t s, int64_t num_states, T emission) {
-  const T stay = next[s];
-  const T step = s + 1 < num_states ? next[s + 1] : neg_inf<T>();
-  const T skip = (s + 2 < num_states && can_skip_into(target, s + 2)) ? next[s + 2] : neg_inf<T>();
-  return combine_paths(stay, step, skip, emission);
+  const Moves m = beta_moves(target, s, num_states);
+  return combine_paths(next[s], m.step ? next[s + 1] : neg_inf<T>(), m.skip ? next[s + 2] : neg_inf<T>(), emission);
 }
 
 // Negative log likelihood from the last alpha row of a sample with T >= 1.
@@ -182,10 +229,15 @@ CTC_HD T nll_without_frames(int64_t target_length) {
 // A state that no complete path visits has posterior exactly 0, also when its
 // emission is -inf (a masked class), where the formula would give
 // (-inf) - (-inf) = NaN. An infeasible sample (nll = +inf) keeps NaN, as torch.
+template <typename M, typename T>
+CTC_HD T state_posterior_with(T alpha, T beta, T emission, T nll) {
+  if ((alpha == neg_inf<T>() || beta == neg_inf<T>()) && nll != -neg_inf<T>()) return T(0);
+  return M::exp(alpha + beta - emission + nll);
+}
+
 template <typename T>
 CTC_HD T state_posterior(T alpha, T beta, T emission, T nll) {
-  if ((alpha == neg_inf<T>() || beta == neg_inf<T>()) && nll != -neg_inf<T>()) return T(0);
-  return exp_(alpha + beta - emission + nll);
+  return state_posterior_with<PreciseMath>(alpha, beta, emission, nll);
 }
 
 // Gradient of the loss w.r.t. one input element, before scaling by the
