@@ -9,16 +9,19 @@ CTC_DECLARE_CUDA_ENGINE(double, double)
 CTC_DECLARE_CUDA_ENGINE(half_t, float)
 CTC_DECLARE_CUDA_ENGINE(bfloat16_t, float)
 
-void forward(const Problem& problem, int64_t max_states, void* workspace, void* nll, cudaStream_t stream) {
+void forward(const Problem& problem, int64_t max_states, void* workspace, void* nll, cudaStream_t stream,
+             RecurrencePath path) {
+  const RecurrencePath resolved = resolve_recurrence_path(path, max_states);
   dispatch_dtype(problem.dtype, [&](auto in, auto acc) {
-    forward_impl<decltype(in), decltype(acc)>(problem, max_states, workspace, nll, stream);
+    forward_impl<decltype(in), decltype(acc)>(problem, max_states, resolved, workspace, nll, stream);
   });
 }
 
 void backward(const Problem& problem, int64_t max_states, bool zero_infinity, const BackwardBuffers& buffers,
-              const GradientOutput& grad, cudaStream_t stream) {
+              const GradientOutput& grad, cudaStream_t stream, RecurrencePath path) {
+  const RecurrencePath resolved = resolve_recurrence_path(path, max_states);
   dispatch_dtype(problem.dtype, [&](auto in, auto acc) {
-    backward_impl<decltype(in), decltype(acc)>(problem, max_states, zero_infinity, buffers, grad, stream);
+    backward_impl<decltype(in), decltype(acc)>(problem, max_states, resolved, zero_infinity, buffers, grad, stream);
   });
 }
 

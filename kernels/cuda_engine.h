@@ -4,10 +4,11 @@
 // Every launch is checked; failures throw ctc::Error.
 //
 // Passes:
-//   forward:  [frame normalisers (from_logits)] -> alpha (one block per sample,
-//             loop over t, states across threads) -> per-sample nll.
+//   forward:  [frame normalisers (from_logits)] -> alpha (loop over t; one
+//             warp per sample with the states in registers up to 256 states,
+//             else one block per sample: recurrence_path.h) -> per-sample nll.
 //   backward: class index (labels -> target positions, per sample)
-//             -> beta + state posteriors (one block per sample, loop over t)
+//             -> beta + state posteriors (loop over t, the same two paths)
 //             -> dense gradient (one thread per (t, n, c), fully parallel,
 //                no atomics: each element sums its own states' posteriors in
 //                a fixed order, so results are bitwise deterministic).
@@ -18,6 +19,7 @@
 #include <cstdint>
 
 #include "ctc/problem.h"
+#include "recurrence_path.h"
 
 namespace ctc::cuda {
 
@@ -39,8 +41,10 @@ void sanitize_indices(const int64_t* input_lengths, const int64_t* target_length
                       int64_t target_slots, int64_t padded_width, const SafeIndices& out, void* temp,
                       size_t temp_bytes, cudaStream_t stream);
 
-// `max_states` bounds 2 * max(target_lengths) + 1; it only sizes thread blocks.
-void forward(const Problem& problem, int64_t max_states, void* workspace, void* nll, cudaStream_t stream);
+// `max_states` bounds 2 * max(target_lengths) + 1; it picks the recurrence
+// path (`path`, see recurrence_path.h) and sizes its thread blocks.
+void forward(const Problem& problem, int64_t max_states, void* workspace, void* nll, cudaStream_t stream,
+             RecurrencePath path = RecurrencePath::kAuto);
 
 struct BackwardBuffers {
   const void* workspace = nullptr;  // from forward
@@ -57,6 +61,6 @@ int64_t beta_rows_elems(int64_t batch, int64_t target_slots);
 int64_t class_starts_elems(int64_t batch, int64_t num_classes);
 
 void backward(const Problem& problem, int64_t max_states, bool zero_infinity, const BackwardBuffers& buffers,
-              const GradientOutput& grad, cudaStream_t stream);
+              const GradientOutput& grad, cudaStream_t stream, RecurrencePath path = RecurrencePath::kAuto);
 
 }  // namespace ctc::cuda

@@ -6,6 +6,8 @@ kernels loop over states, and validate=False with out-of-range lengths and label
 (which must give NaN/inf, never an illegal access).
 """
 
+import os
+
 import torch
 
 import torch_ctc
@@ -39,14 +41,20 @@ def run(T, N, C, L, dtype, padded, from_logits, batch_first=False, validate=True
 
 
 def main():
-    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-        for padded in (True, False):
-            for from_logits in (False, True):
-                print(dtype, padded, from_logits, run(12, 3, 7, 4, dtype, padded, from_logits))
-    print("batch_first", run(10, 3, 6, 3, torch.float32, True, True, batch_first=True))
+    # Both recurrence paths (docs/cuda-kernels.md): the warp kernels where the targets fit.
+    for path in ("block", "warp"):
+        os.environ["TORCH_CTC_CUDA_RECURRENCE"] = path
+        for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+            for padded in (True, False):
+                for from_logits in (False, True):
+                    print(path, dtype, padded, from_logits, run(12, 3, 7, 4, dtype, padded, from_logits))
+        print(path, "batch_first", run(10, 3, 6, 3, torch.float32, True, True, batch_first=True))
+        print(path, "8 states a lane", run(260, 5, 12, 120, torch.float32, True, False))
+        print(path, "validate=False, bad", run(12, 4, 7, 4, torch.float32, True, True, validate=False, bad=True))
+        print(path, "validate=False, bad concatenated",
+              run(12, 4, 7, 4, torch.float32, False, True, validate=False, bad=True))
+    os.environ["TORCH_CTC_CUDA_RECURRENCE"] = "auto"
     print("long target", run(1400, 1, 12, 600, torch.float32, True, False))
-    print("validate=False, bad", run(12, 4, 7, 4, torch.float32, True, True, validate=False, bad=True))
-    print("validate=False, bad concatenated", run(12, 4, 7, 4, torch.float32, False, True, validate=False, bad=True))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ctc/dtype.h"
+#include "ctc/error.h"
 #include "sim/scheduler.h"
 #include "sim_problem.h"
 
@@ -48,7 +49,8 @@ double half_rounding(DType dtype) {
   return ::testing::AssertionFailure() << "CPU " << cpu << ", simulated CUDA " << sim << " (tolerance " << tol << ")";
 }
 
-void expect_engines_agree(const CaseSpec& spec) {
+// One choice of recurrence kernels (spec.forward_path, spec.backward_path) against the CPU engine.
+void expect_path_agrees(const CaseSpec& spec) {
   SCOPED_TRACE(spec.describe());
   const ctc::sim_test::Case c = ctc::sim_test::make_case(spec);
   const Result cpu = ctc::sim_test::run_cpu(c);
@@ -82,6 +84,21 @@ void expect_engines_agree(const CaseSpec& spec) {
                     << "): " << same(cpu.grad[i], sim.grad[i], g_tol).message();
       ++bad_grad;
     }
+  }
+}
+
+using ctc::cuda::RecurrencePath;
+
+bool fits_a_warp(const CaseSpec& spec) {
+  return ctc::cuda::warp_states_per_lane(ctc::sim_test::make_case(spec).max_states()) > 0;
+}
+
+// Both recurrence paths where the problem fits a warp (the block path alone where not).
+void expect_engines_agree(CaseSpec spec) {
+  for (RecurrencePath path : {RecurrencePath::kBlock, RecurrencePath::kWarp}) {
+    if (path == RecurrencePath::kWarp && !fits_a_warp(spec)) continue;
+    spec.forward_path = spec.backward_path = path;
+    expect_path_agrees(spec);
   }
 }
 
@@ -193,14 +210,18 @@ TEST(CudaEngineSim, DeterministicAcrossRunsAndSchedules) {
   s.max_length = 4;
   s.from_logits = true;
   s.padded = false;
-  const ctc::sim_test::Case c = ctc::sim_test::make_case(s);
-  const Result first = ctc::sim_test::run_cuda(c);
-  for (uint64_t seed : {0, 3, 99}) {
-    ctc::sim::set_schedule_seed(seed);
-    const Result again = ctc::sim_test::run_cuda(c);
-    ctc::sim::set_schedule_seed(0);
-    EXPECT_EQ(std::memcmp(first.nll.data(), again.nll.data(), first.nll.size() * sizeof(double)), 0) << seed;
-    EXPECT_EQ(std::memcmp(first.grad.data(), again.grad.data(), first.grad.size() * sizeof(double)), 0) << seed;
+  for (RecurrencePath path : {RecurrencePath::kBlock, RecurrencePath::kWarp}) {
+    s.forward_path = s.backward_path = path;
+    const ctc::sim_test::Case c = ctc::sim_test::make_case(s);
+    const Result first = ctc::sim_test::run_cuda(c);
+    for (uint64_t seed : {0, 3, 99}) {
+      ctc::sim::set_schedule_seed(seed);
+      const Result again = ctc::sim_test::run_cuda(c);
+      ctc::sim::set_schedule_seed(0);
+      EXPECT_EQ(std::memcmp(first.nll.data(), again.nll.data(), first.nll.size() * sizeof(double)), 0) << seed;
+      EXPECT_EQ(std::memcmp(first.grad.data(), again.grad.data(), first.grad.size() * sizeof(double)), 0) << seed;
+      EXPECT_EQ(std::memcmp(first.alpha.data(), again.alpha.data(), first.alpha.size() * sizeof(double)), 0) << seed;
+    }
   }
 }
 
@@ -222,11 +243,102 @@ TEST(CudaEngineSim, GarbageWithValidationOffStaysInBounds) {
       c.input_lengths = {-3, 99, 6, 1 << 30};
       c.target_lengths = {1000, -5, 2, 7};
       for (size_t i = 0; i < c.targets.size(); ++i) c.targets[i] = (i % 3 == 0) ? -4 : (i % 3 == 1) ? 77 : 0;
-      SCOPED_TRACE(s.describe());
-      const Result r = ctc::sim_test::run_cuda(c, /*validated=*/false);
-      EXPECT_TRUE(r.every_gradient_element_written);
-      EXPECT_EQ(r.nll.size(), 4u);
+      // max_states from the padded width (3 labels: 7 states) or the label count: both fit a warp.
+      for (RecurrencePath path : {RecurrencePath::kBlock, RecurrencePath::kWarp}) {
+        c.spec.forward_path = c.spec.backward_path = path;
+        SCOPED_TRACE(c.spec.describe());
+        const Result r = ctc::sim_test::run_cuda(c, /*validated=*/false);
+        EXPECT_TRUE(r.every_gradient_element_written);
+        EXPECT_EQ(r.nll.size(), 4u);
+      }
     }
+}
+
+// The warp kernels at each boundary of K (states per lane): S' = 2L + 1 just
+// below and above 32, 64 and 128, up to the largest that fits (L = 127, 255
+// states) and the first that does not (L = 128: the block path). One warp and
+// several, a partial last block (N = 5 with 4 samples a block), T = 1 and T
+// odd and even, every dtype.
+TEST(CudaEngineSim, WarpPathAtEveryStatesPerLaneBoundary) {
+  uint64_t seed = 300;
+  for (int64_t L : {0, 1, 15, 16, 31, 32, 63, 64, 127, 128})
+    for (int64_t N : {1, 5})
+      for (int64_t T : {int64_t{1}, L + 2, L + 3}) {
+        CaseSpec s;
+        s.seed = seed++;
+        s.dtype = kDtypes[s.seed % 4];
+        s.layout = kLayouts[s.seed % 4];
+        s.T = T;
+        s.N = N;
+        s.C = 6;
+        s.min_length = s.max_length = L;
+        s.no_repeats = true;
+        s.from_logits = s.seed % 2 == 0;
+        ctc::sim_test::Case c = ctc::sim_test::make_case(s);
+        if (T >= L) {  // T = 1 keeps at most one label
+          ASSERT_EQ(c.max_states(), 2 * L + 1) << s.describe();
+        }
+        ASSERT_EQ(fits_a_warp(s), c.max_states() <= 256) << s.describe();
+        expect_engines_agree(s);
+      }
+}
+
+// The two paths write the same rows, so a forward on one and a backward on the other agree.
+TEST(CudaEngineSim, ForwardAndBackwardOnDifferentPaths) {
+  for (DType dtype : {DType::kFloat64, DType::kFloat32}) {
+    CaseSpec s;
+    s.seed = 77;
+    s.dtype = dtype;
+    s.T = 21;
+    s.N = 6;
+    s.C = 9;
+    s.max_length = 9;
+    s.nan_padding = true;
+    s.infeasible = true;
+    s.forward_path = RecurrencePath::kWarp;
+    s.backward_path = RecurrencePath::kBlock;
+    expect_path_agrees(s);
+    s.forward_path = RecurrencePath::kBlock;
+    s.backward_path = RecurrencePath::kWarp;
+    expect_path_agrees(s);
+  }
+}
+
+// kAuto picks the warp path up to 256 states; TORCH_CTC_CUDA_RECURRENCE
+// overrides it, and a request the warp kernels cannot hold is refused by name.
+TEST(RecurrencePath, ResolvesByStatesAndEnvironment) {
+  using ctc::cuda::resolve_recurrence_path;
+  EXPECT_EQ(ctc::cuda::warp_states_per_lane(1), 1);
+  EXPECT_EQ(ctc::cuda::warp_states_per_lane(33), 2);
+  EXPECT_EQ(ctc::cuda::warp_states_per_lane(129), 8);
+  EXPECT_EQ(ctc::cuda::warp_states_per_lane(256), 8);
+  EXPECT_EQ(ctc::cuda::warp_states_per_lane(257), 0);
+  unsetenv("TORCH_CTC_CUDA_RECURRENCE");
+  EXPECT_EQ(resolve_recurrence_path(RecurrencePath::kAuto, 255), RecurrencePath::kWarp);
+  EXPECT_EQ(resolve_recurrence_path(RecurrencePath::kAuto, 257), RecurrencePath::kBlock);
+  EXPECT_EQ(resolve_recurrence_path(RecurrencePath::kWarp, 255), RecurrencePath::kWarp);
+  EXPECT_EQ(resolve_recurrence_path(RecurrencePath::kBlock, 3), RecurrencePath::kBlock);
+  setenv("TORCH_CTC_CUDA_RECURRENCE", "block", 1);
+  EXPECT_EQ(resolve_recurrence_path(RecurrencePath::kAuto, 3), RecurrencePath::kBlock);
+  EXPECT_EQ(resolve_recurrence_path(RecurrencePath::kWarp, 3), RecurrencePath::kWarp);  // an explicit choice wins
+  setenv("TORCH_CTC_CUDA_RECURRENCE", "warp", 1);
+  EXPECT_EQ(resolve_recurrence_path(RecurrencePath::kAuto, 3), RecurrencePath::kWarp);
+  try {
+    resolve_recurrence_path(RecurrencePath::kAuto, 257);
+    ADD_FAILURE() << "257 states on the warp path";
+  } catch (const ctc::Error& e) {
+    EXPECT_EQ(e.argument(), "TORCH_CTC_CUDA_RECURRENCE");
+    EXPECT_NE(std::string(e.what()).find("257"), std::string::npos) << e.what();
+  }
+  setenv("TORCH_CTC_CUDA_RECURRENCE", "fast", 1);
+  try {
+    resolve_recurrence_path(RecurrencePath::kAuto, 3);
+    ADD_FAILURE() << "an unknown value was accepted";
+  } catch (const ctc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'fast'"), std::string::npos) << e.what();
+  }
+  unsetenv("TORCH_CTC_CUDA_RECURRENCE");
+  EXPECT_THROW(resolve_recurrence_path(RecurrencePath::kWarp, 300), ctc::Error);
 }
 
 }  // namespace

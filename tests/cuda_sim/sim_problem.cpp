@@ -133,7 +133,7 @@ Result run_cuda_typed(const Case& c, bool validated) {
   const WorkspaceLayout layout = forward_workspace_layout(p.max_time, p.batch, p.target_slots, p.from_logits);
   std::vector<Acc> workspace(static_cast<size_t>(layout.total_elems()));
   std::vector<Acc> nll(static_cast<size_t>(N));
-  cuda::forward(p, max_states, workspace.data(), nll.data(), nullptr);
+  cuda::forward(p, max_states, workspace.data(), nll.data(), nullptr, c.spec.forward_path);
 
   std::vector<Acc> posterior(static_cast<size_t>(cuda::posterior_elems(p.max_time, N, p.target_slots)));
   std::vector<Acc> beta_rows(static_cast<size_t>(cuda::beta_rows_elems(N, p.target_slots)));
@@ -151,7 +151,7 @@ Result run_cuda_typed(const Case& c, bool validated) {
   const GradientLayout g = gradient_layout(c);
   std::vector<In> grad(static_cast<size_t>(g.elems), ctc::test::unwritten<In>());
   cuda::backward(p, max_states, c.spec.zero_infinity, buffers,
-                 GradientOutput{grad.data(), g.stride_t, g.stride_n, g.stride_c}, nullptr);
+                 GradientOutput{grad.data(), g.stride_t, g.stride_n, g.stride_c}, nullptr, c.spec.backward_path);
   Result r;
   r.nll.assign(nll.begin(), nll.end());
   r.alpha.assign(workspace.begin(), workspace.begin() + layout.alpha_elems);
@@ -176,7 +176,8 @@ std::string CaseSpec::describe() const {
          std::to_string(N) + ", C " + std::to_string(C) + ", blank " + std::to_string(blank) +
          (padded ? ", padded" : ", concatenated") + (from_logits ? ", from_logits" : "") +
          (zero_infinity ? ", zero_infinity" : "") + (infeasible ? ", infeasible" : "") +
-         (nan_padding ? ", NaN padding" : "") + ", seed " + std::to_string(seed);
+         (nan_padding ? ", NaN padding" : "") + ", recurrence " + cuda::recurrence_path_name(forward_path) + "/" +
+         cuda::recurrence_path_name(backward_path) + ", seed " + std::to_string(seed);
 }
 
 std::vector<double> sample_weights(int64_t batch) {
@@ -190,7 +191,7 @@ Case make_case(const CaseSpec& spec) {
   c.spec = spec;
   std::mt19937_64 rng(spec.seed);
   for (int64_t n = 0; n < spec.N; ++n) {
-    const int64_t length = std::uniform_int_distribution<int64_t>(0, spec.max_length)(rng);
+    const int64_t length = std::uniform_int_distribution<int64_t>(spec.min_length, spec.max_length)(rng);
     std::vector<int64_t> labels = draw_labels(rng, length, spec);
     const bool make_infeasible = spec.infeasible && n == spec.N - 1;
     if (make_infeasible) {

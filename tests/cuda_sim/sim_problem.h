@@ -12,6 +12,7 @@
 
 #include "ctc/dtype.h"
 #include "ctc/problem.h"
+#include "recurrence_path.h"
 
 namespace ctc::sim_test {
 
@@ -23,11 +24,15 @@ struct CaseSpec {
   DType dtype = DType::kFloat32;
   Layout layout = Layout::kTimeMajor;
   int64_t T = 8, N = 3, C = 6, blank = 0;
-  int64_t max_length = 4;  // target lengths drawn in [0, max_length]
+  int64_t max_length = 4;  // target lengths drawn in [min_length, max_length]
+  int64_t min_length = 0;
   bool padded = true, from_logits = false, zero_infinity = false;
   bool infeasible = false;     // one sample gets more labels than frames allow
   bool nan_padding = false;    // frames past each input length hold NaN
   bool no_repeats = false;     // adjacent labels differ (long targets fit T = L)
+  // The CUDA recurrence kernels of each pass (recurrence_path.h); kAuto: by max_states.
+  cuda::RecurrencePath forward_path = cuda::RecurrencePath::kAuto;
+  cuda::RecurrencePath backward_path = cuda::RecurrencePath::kAuto;
   std::string describe() const;
 };
 

@@ -78,6 +78,32 @@ def test_matches_cpu_and_torch_float64(padded, blank, reduction, from_logits):
         torch.testing.assert_close(got, cpu[1], rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("path", ["block", "warp"])
+@pytest.mark.parametrize("L", [15, 31, 63, 127])  # every states-per-lane size of the warp kernels
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_both_recurrence_paths_match_cpu(monkeypatch, path, L, dtype):
+    """TORCH_CTC_CUDA_RECURRENCE forces each path (docs/cuda-kernels.md); float32 runs the warp
+    kernels' fast exp and log, whose error the simulator cannot see."""
+    monkeypatch.setenv("TORCH_CTC_CUDA_RECURRENCE", path)
+    logits, targets, il, tl = make_problem(2 * L + 10, 9, 12, L, repeats=True, seed=L)
+    cpu = loss_and_grad(ours, logits, targets, il, tl, reduction="sum")
+    gpu = loss_and_grad(ours, logits.to(DEV, dtype), targets.to(DEV), il.to(DEV), tl.to(DEV), reduction="sum")
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(gpu[0].double().cpu(), cpu[0], rtol=tol, atol=tol)
+    torch.testing.assert_close(gpu[1].double().cpu(), cpu[1], rtol=100 * tol, atol=100 * tol)
+
+
+def test_recurrence_path_variable_errors(monkeypatch):
+    logits, targets, il, tl = make_problem(300, 2, 8, 140, full_lengths=True)
+    args = (logits.log_softmax(-1).to(DEV), targets.to(DEV), il.to(DEV), tl.to(DEV))
+    monkeypatch.setenv("TORCH_CTC_CUDA_RECURRENCE", "warp")  # 281 states: more than a warp holds
+    with pytest.raises(ValueError, match="TORCH_CTC_CUDA_RECURRENCE"):
+        torch_ctc.ctc_loss(*args)
+    monkeypatch.setenv("TORCH_CTC_CUDA_RECURRENCE", "fastest")
+    with pytest.raises(ValueError, match="'fastest'"):
+        torch_ctc.ctc_loss(*args)
+
+
 @pytest.mark.parametrize("lengths_on_gpu", [False, True])
 @pytest.mark.parametrize("targets_on_gpu", [False, True])
 def test_lengths_and_targets_on_either_device(lengths_on_gpu, targets_on_gpu):
