@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import zlib
 from typing import Callable, Dict
 
@@ -88,6 +89,20 @@ def _torch_ctc(x: Inputs) -> torch.Tensor:
     return torch_ctc.ctc_loss(x.log_probs, x.targets, x.input_lengths, x.target_lengths, blank=0, reduction="sum")
 
 
+@contextlib.contextmanager
+def cuda_recurrence(path: str):
+    """TORCH_CTC_CUDA_RECURRENCE for the duration (the engine reads it at every call), restored afterwards."""
+    before = os.environ.get("TORCH_CTC_CUDA_RECURRENCE")
+    os.environ["TORCH_CTC_CUDA_RECURRENCE"] = path
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TORCH_CTC_CUDA_RECURRENCE"]
+        else:
+            os.environ["TORCH_CTC_CUDA_RECURRENCE"] = before
+
+
 def _torch_native(x: Inputs) -> torch.Tensor:
     # cuDNN off, so on a GPU this is torch's own CUDA kernel even where cuDNN would qualify.
     with cudnn_enabled(False):
@@ -114,7 +129,13 @@ IMPLEMENTATIONS: Dict[str, Callable[[Inputs], torch.Tensor]] = {
     "torch": _torch_native,
     "cudnn": _torch_cudnn,
     "torch_ctc": _torch_ctc,
+    # torch_ctc with each CUDA recurrence path forced (TORCH_CTC_CUDA_RECURRENCE around forward
+    # and backward): the block kernels of before, and the warp kernels where they fit (L <= 127).
+    "torch_ctc_block": _torch_ctc,
+    "torch_ctc_warp": _torch_ctc,
 }
+RECURRENCE = {"torch_ctc_block": "block", "torch_ctc_warp": "warp"}
+WARP_MAX_TARGET = 127  # S' = 2L + 1 <= 256 states
 
 
 def implementations_for(device: str, shape: str) -> list:
@@ -122,6 +143,10 @@ def implementations_for(device: str, shape: str) -> list:
     names = ["torch", "torch_ctc"]
     if device == "cuda" and ALL_SHAPES[shape][2] <= CUDNN_MAX_TARGET:
         names.insert(1, "cudnn")
+    if device == "cuda":
+        names.append("torch_ctc_block")
+        if ALL_SHAPES[shape][2] <= WARP_MAX_TARGET:
+            names.append("torch_ctc_warp")
     return names
 
 
@@ -130,6 +155,8 @@ def forward_backward(name: str, x: Inputs) -> torch.Tensor:
 
     The caller clears log_probs.grad beforehand (outside any timed region: freeing
     a large gradient costs time of its own)."""
-    loss = IMPLEMENTATIONS[name](x)
-    loss.backward()
+    path = RECURRENCE.get(name)
+    with cuda_recurrence(path) if path else contextlib.nullcontext():
+        loss = IMPLEMENTATIONS[name](x)
+        loss.backward()
     return loss.detach()

@@ -12,8 +12,9 @@ import sys
 
 import torch
 
-LABELS = {"torch": "torch native", "cudnn": "torch cuDNN", "torch_ctc": "torch_ctc"}
-ORDER = ["torch", "cudnn", "torch_ctc"]
+LABELS = {"torch": "torch native", "cudnn": "torch cuDNN", "torch_ctc": "torch_ctc",
+          "torch_ctc_block": "torch_ctc, block kernels", "torch_ctc_warp": "torch_ctc, warp kernels"}
+ORDER = ["torch", "cudnn", "torch_ctc_block", "torch_ctc_warp", "torch_ctc"]
 CPU_TARGET_SPEEDUP = 8.0  # issue 4's goal for the CPU engine
 
 

@@ -84,8 +84,10 @@ if [ -x build/gpu/ctc/benchmarks/ctc_bench ]; then
   record "ctc_bench CUDA" $?
 fi
 
-step "side by side: torch_ctc vs torch native CUDA vs cuDNN"
-timeout 180 $PY benchmarks/compare.py --device cuda --out-md "$OUT/compare_cuda.md" \
+# torch_ctc (the path auto picks), its block and warp recurrence kernels forced
+# (docs/cuda-kernels.md), torch native and cuDNN: CUDA events, 50 repetitions after 5 warm-ups.
+step "side by side: torch_ctc (auto, block, warp kernels) vs torch native CUDA vs cuDNN"
+timeout 180 $PY benchmarks/compare.py --device cuda --reps 50 --warmup 5 --out-md "$OUT/compare_cuda.md" \
   --out-json "$OUT/compare_cuda.json" --out-png "$OUT/compare_cuda.png"
 record "compare.py --device cuda" $?
 

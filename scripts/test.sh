@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: sets everything up on a fresh machine, builds the library,
 # the Python package and the GoogleTest suites, then runs ctest and pytest,
-# the ASan + UBSan builds (scripts/sanitize.sh) and the fuzzer for 60 s
-# (scripts/fuzz.sh). Fails if any of them fails or a runner runs no test.
+# the ptxas spill check of the CUDA kernels where nvcc is installed
+# (scripts/ptxas_report.py), the ASan + UBSan builds (scripts/sanitize.sh) and
+# the fuzzers (scripts/fuzz.sh). Fails if any of them fails or a runner runs no test.
 # Prints the time each step took at the end.
 #   scripts/test.sh            everything
 #   scripts/test.sh -k stride  extra arguments go to the main pytest run
@@ -31,6 +32,10 @@ timed setup env CTC_BUILD_TESTS=ON CTC_BUILD_BENCHMARKS=ON scripts/setup.sh
 timed ctest run_ctest
 # pytest exits 5 when it collects nothing; with `set -e` that (and any failure) fails this script.
 timed pytest .venv/bin/python -m pytest tests/python -q -p no:cacheprovider "$@"
+# Registers and spills of the CUDA kernels (docs/cuda-kernels.md): fails on a spill in a hot kernel.
+if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+  timed ptxas .venv/bin/python scripts/ptxas_report.py --check
+fi
 timed sanitizers scripts/sanitize.sh
 timed fuzzer scripts/fuzz.sh "${CTC_FUZZ_SECONDS:-60}"
 
