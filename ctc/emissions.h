@@ -31,16 +31,19 @@ struct Emissions {
 
   // log p(c | frame t). A label outside [0, C) can only arrive when the caller
   // switched validation off; it reads nothing and yields NaN.
-  CTC_HD Acc operator()(int64_t t, int64_t c) const { return at(column(c), t); }
+  CTC_HD Acc operator()(int64_t t, int64_t c) const {
+    const In* col = column(c);
+    return col == nullptr ? static_cast<Acc>(NAN) : at(col, t, frame_normaliser(t));
+  }
 
-  // The same in two parts, for a reader that takes one class at many frames
-  // (the CUDA warp kernels): the class's column once (nullptr for a label
-  // outside [0, C)), then each frame's value from it.
+  // The same in parts, for a reader that takes many classes at each of many
+  // frames (the CUDA warp kernels): each class's column once (nullptr for a
+  // label outside [0, C), which reads as NaN), the frame's normaliser once
+  // per frame, then each value.
   CTC_HD const In* column(int64_t c) const { return c < 0 || c >= num_classes ? nullptr : base + c * stride_c; }
-  CTC_HD Acc at(const In* column, int64_t t) const {
-    if (column == nullptr) return static_cast<Acc>(NAN);
-    const Acc x = load<Acc>(column[t * stride_t]);
-    return normaliser ? x - normaliser[t] : x;
+  CTC_HD Acc frame_normaliser(int64_t t) const { return normaliser ? normaliser[t] : Acc(0); }
+  CTC_HD Acc at(const In* column, int64_t t, Acc frame_normaliser) const {
+    return load<Acc>(column[t * stride_t]) - frame_normaliser;  // x - 0 is x, also for -inf and NaN
   }
 
   // softmax(x)[t][c] for logits input, 0 for log-probs input: the first term

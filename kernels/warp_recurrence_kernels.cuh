@@ -41,8 +41,12 @@ constexpr unsigned kFullWarp = 0xffffffffu;
 // Only the stores check `valid`.
 template <typename In, int K>
 struct LaneStates {
-  const In* column[K];  // the state's class in the input (Emissions::column)
-  bool valid[K];        // s < S'
+  // The state's class in the input (Emissions::column). A label outside
+  // [0, C) reads the blank's column instead, and `bad` turns it into NaN: a
+  // select, where a skipped load would be a branch per state and frame.
+  const In* column[K];
+  bool bad[K];
+  bool valid[K];  // s < S'
   math::Moves moves[K];
 };
 
@@ -53,7 +57,9 @@ __device__ inline LaneStates<In, K> lane_states(const Emissions<In, Acc>& emissi
   for (int j = 0; j < K; ++j) {
     const int64_t s = static_cast<int64_t>(lane) * K + j;
     ls.valid[j] = s < states;
-    ls.column[j] = emission.column(ls.valid[j] ? math::state_label(target, s, blank) : blank);
+    const In* column = emission.column(ls.valid[j] ? math::state_label(target, s, blank) : blank);
+    ls.bad[j] = column == nullptr;
+    ls.column[j] = ls.bad[j] ? emission.column(blank) : column;
     ls.moves[j] = !ls.valid[j] ? math::Moves{false, false}
                   : beta       ? math::beta_moves(target, s, states)
                                : math::alpha_moves(target, s);
@@ -64,7 +70,11 @@ __device__ inline LaneStates<In, K> lane_states(const Emissions<In, Acc>& emissi
 template <typename In, typename Acc, int K>
 __device__ inline void load_emissions(const Emissions<In, Acc>& emission, int64_t t, const LaneStates<In, K>& ls,
                                       Acc* e) {
-  for (int j = 0; j < K; ++j) e[j] = emission.at(ls.column[j], t);
+  const Acc normaliser = emission.frame_normaliser(t);
+  for (int j = 0; j < K; ++j) {
+    const Acc x = emission.at(ls.column[j], t, normaliser);
+    e[j] = ls.bad[j] ? static_cast<Acc>(NAN) : x;
+  }
 }
 
 template <typename In, typename Acc, int K>
