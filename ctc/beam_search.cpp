@@ -318,15 +318,9 @@ std::vector<std::vector<Hypothesis>> cpu_beam_search(const Problem& problem, con
     fail("tokens", "the language model's token list has " + std::to_string(lm->num_tokens()) +
                        " entries but log_probs has C = " + std::to_string(problem.num_classes) + " classes");
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(problem.batch));
-  const std::vector<int64_t> no_labels(static_cast<size_t>(problem.batch), 0);  // for the balancer
-  Problem p = problem;
-  p.target_lengths = no_labels.data();
-  dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
-    using In = decltype(in_tag);
-    using Acc = decltype(acc_tag);
-    cpu::for_each_sample_balanced(p, parallel_for, [&](int64_t n) {
-      out[static_cast<size_t>(n)] = decode_sample<In, Acc>(p, n, options, lm);
-    });
+  cpu::for_each_sample_without_targets(problem, parallel_for, [&](auto in_tag, auto acc_tag, const Problem& p,
+                                                                  int64_t n) {
+    out[static_cast<size_t>(n)] = decode_sample<decltype(in_tag), decltype(acc_tag)>(p, n, options, lm);
   });
   return out;
 }

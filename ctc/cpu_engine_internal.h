@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "ctc/cpu_engine.h"
 #include "ctc/emissions.h"
@@ -126,6 +127,19 @@ void write_gradient_row(const Emissions<In, Acc>& in, const GradientOutput& g, i
 // thread (cpu_engine.cpp). The loss and the aligner share it.
 void for_each_sample_balanced(const Problem& p, const ParallelFor& parallel_for,
                               const std::function<void(int64_t)>& body);
+
+// The same for the decoders, which have no targets: balanced by frames, in the
+// input's dtype. Calls body(In{}, Acc{}, p, n), with p the problem as given
+// but for its target lengths.
+template <typename Body>
+void for_each_sample_without_targets(const Problem& problem, const ParallelFor& parallel_for, Body body) {
+  const std::vector<int64_t> no_labels(static_cast<size_t>(problem.batch), 0);
+  Problem p = problem;
+  p.target_lengths = no_labels.data();
+  dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
+    for_each_sample_balanced(p, parallel_for, [&](int64_t n) { body(in_tag, acc_tag, p, n); });
+  });
+}
 
 // The AVX2 kernels (cpu_engine_avx2.cpp), for float accumulation.
 template <typename In>

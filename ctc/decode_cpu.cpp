@@ -10,22 +10,15 @@ namespace ctc {
 
 void cpu_greedy_decode(const Problem& problem, int64_t* tokens, int64_t* lengths, int64_t* first_frames,
                        const ParallelFor& parallel_for) {
-  // The balancer weighs samples by frames and states: no targets here.
-  const std::vector<int64_t> no_labels(static_cast<size_t>(problem.batch), 0);
-  Problem p = problem;
-  p.target_lengths = no_labels.data();
-  dispatch_dtype(p.dtype, [&](auto in_tag, auto acc_tag) {
-    using In = decltype(in_tag);
-    using Acc = decltype(acc_tag);
-    cpu::for_each_sample_balanced(p, parallel_for, [&](int64_t n) {
-      int64_t* row = tokens + n * p.max_time;
-      int64_t* frames = first_frames + n * p.max_time;
-      const Emissions<In, Acc> in(p, n, nullptr);
-      const auto argmax = [&](int64_t t) { return frame_argmax(in, t); };
-      lengths[n] = collapse_best_path(argmax, p.input_lengths[n], p.blank, row, frames);
-      std::fill(row + lengths[n], row + p.max_time, int64_t{-1});
-      std::fill(frames + lengths[n], frames + p.max_time, int64_t{-1});
-    });
+  cpu::for_each_sample_without_targets(problem, parallel_for, [&](auto in_tag, auto acc_tag, const Problem& p,
+                                                                  int64_t n) {
+    int64_t* row = tokens + n * p.max_time;
+    int64_t* frames = first_frames + n * p.max_time;
+    const Emissions<decltype(in_tag), decltype(acc_tag)> in(p, n, nullptr);
+    const auto argmax = [&](int64_t t) { return frame_argmax(in, t); };
+    lengths[n] = collapse_best_path(argmax, p.input_lengths[n], p.blank, row, frames);
+    std::fill(row + lengths[n], row + p.max_time, int64_t{-1});
+    std::fill(frames + lengths[n], frames + p.max_time, int64_t{-1});
   });
 }
 
